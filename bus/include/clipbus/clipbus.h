@@ -1,0 +1,359 @@
+/*
+ * clipbus/clipbus.h -- the producer API: instrument a C program.
+ *
+ * The analyzer includes only this header. Each instrumented call writes a
+ * fixed-size record into its thread's ring in the process's shared-memory
+ * segment; consumer processes read them. The promise: emitting a record
+ * makes no system call, takes no lock, allocates nothing and never reads a
+ * consumer's state, whether zero or five consumers are attached.
+ *
+ *   int fetch_page(const char *channel, int page)
+ *   {
+ *       CB_MONITOR_EXECUTION(CB_STR("channel", channel), CB_INT("page", page));
+ *       if (http_get(...) != 200)
+ *           return cb_fail(-EIO, "HTTP %d", status);   // marks the outcome
+ *       return 0;                                        // success
+ *   }
+ *
+ * Zero configuration: the first record opens the segment
+ * /clipbus.<bus>.<pid> (bus from CLIPBUS_BUS, default "default"). If that
+ * fails, every call below becomes a no-op, one line on stderr says why, and
+ * the program runs on. Environment, read once at that moment:
+ *   CLIPBUS_BUS           bus name, [A-Za-z0-9_-]{1,48}
+ *   CLIPBUS_RING_RECORDS  records per thread ring, power of two, 64..2^24
+ *                         (default 65536 = 4 MiB)
+ *   CLIPBUS_RINGS         rings (threads recording at once), 1..1024 (64)
+ *   CLIPBUS_NAMES_BYTES   name table bytes, 4096..64 MiB (262144)
+ *   CLIPBUS_PERF_SLOW_US  CB_TRACK_PERFORMANCE_EVERY: calls at least this
+ *                         long switch their site to full sampling (1000)
+ *   CLIPBUS_DISABLE=1     switch instrumentation off at run time
+ *   CLIPBUS_QUIET=1       do not print the one-line disable reason
+ *
+ * Building with -DCLIPBUS_DISABLE compiles every macro to nothing and every
+ * function to an inline no-op: the program builds and runs without the
+ * library.
+ *
+ * Which calls may run concurrently (liburcu's table, for this header):
+ *
+ *   call                         | any thread, at once | async-signal-safe
+ *   -----------------------------+---------------------+------------------
+ *   CB_MONITOR_EXECUTION, CB_TRACK_PERFORMANCE, cb_fail,
+ *   CB_PROGRESS_STEP, cb_progress, cb_count/_gauge/_observe, cb_log
+ *                                | yes (per-thread     | no
+ *                                |  ring, no locks)    |
+ *   cb_session_begin/_end        | yes; one current session per process
+ *   cb_name_intern               | yes (first sight of a name takes a
+ *                                |  process-local mutex; later lookups
+ *                                |  are lock-free)
+ *   cb_open / cb_close           | yes, but cb_close only at process end
+ *
+ * Do not longjmp() out of a function that uses CB_MONITOR_EXECUTION or
+ * CB_PROGRESS_STEP: the scope-exit cleanup would not run and the thread's
+ * in-flight stack would keep a dead frame.
+ */
+#ifndef CLIPBUS_CLIPBUS_H
+#define CLIPBUS_CLIPBUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Error codes: 0, or negative. Codes equal -errno where errno fits;
+ * clipbus-only codes start at -4000 and are never reused.
+ * ------------------------------------------------------------------------ */
+#define CB_EBADSEG   (-4001) /* a segment failed validation */
+#define CB_EVERSION  (-4002) /* a segment of an unknown layout version */
+#define CB_EBUSNAME  (-4003) /* bus name not [A-Za-z0-9_-]{1,48} */
+#define CB_ENOTREADY (-4004) /* segment still being created */
+#define CB_EDISABLED (-4005) /* instrumentation is switched off */
+#define CB_EENV      (-4006) /* a CLIPBUS_* environment value is invalid */
+#define CB_EFOREIGN  (-4007) /* segment owned by another user, or mode */
+#define CB_ESTALE    (-4008) /* segment of a dead or exited process */
+
+/* Returns a static string naming err (a CB_E* code or -errno). */
+const char *cb_strerror(int err);
+
+/* Log levels, stored in the record status. */
+#define CB_LOG_DEBUG 10
+#define CB_LOG_INFO  20
+#define CB_LOG_WARN  30
+#define CB_LOG_ERROR 40
+
+/* Session outcomes for cb_session_end(). */
+#define CB_SESSION_OK      0
+#define CB_SESSION_FAILED  1
+#define CB_SESSION_PARTIAL 3
+
+/* ------------------------------------------------------------------------
+ * Internal types the macros need. Treat their fields as private.
+ * ------------------------------------------------------------------------ */
+#define CB__CALL_DATA   192 /* parameter bytes kept per call */
+#define CB__ERRMSG_MAX  160
+
+struct cb_param {
+    uint32_t tag;       /* CB_FIELD_* << 28 | name id */
+    uint32_t _pad0;
+    union {
+        int64_t i;
+        double d;
+        const char *s;  /* borrowed; copied when the call begins */
+    } u;
+};
+
+struct cb_perf_snap {
+    uint64_t cpu_ns;
+    uint64_t rss_kb;
+    uint64_t vol_csw;
+    uint64_t invol_csw;
+};
+
+struct cb_call {
+    struct cb_call *parent;  /* the enclosing monitored call, or NULL */
+    uint64_t t0;             /* start time, producer clock */
+    uint32_t name_id;
+    uint16_t flags;
+    uint16_t data_len;
+    int32_t err;
+    uint16_t errmsg_len;
+    uint16_t _pad0;
+    struct cb_perf_snap perf0;
+    uint8_t data[CB__CALL_DATA];
+    char errmsg[CB__ERRMSG_MAX];
+};
+
+struct cb_step {
+    struct cb_step *parent;
+    double abs;       /* what this step is worth, in session units */
+    double sub_total; /* units of nested steps and cb_progress(), or 0 */
+    double emitted;   /* session units already reported for this step */
+    uint32_t name_id;
+    uint32_t session;
+};
+
+/* Perf sampling state of one CB_TRACK_PERFORMANCE_EVERY site. */
+struct cb_perf_site {
+    uint32_t every;
+    uint32_t counter; /* racy by design: relaxed atomics, approximate */
+    uint32_t slow;    /* the last sampled... or long call was slow */
+    uint32_t _pad0;
+};
+
+#ifndef CLIPBUS_DISABLE
+
+/* ------------------------------------------------------------------------
+ * Set-up. Optional: the first record does it with the defaults.
+ * ------------------------------------------------------------------------ */
+
+/* Opens this process's segment on bus `bus` (NULL: CLIPBUS_BUS or
+ * "default"). Returns 0, or a negative code after which instrumentation is
+ * off for the life of the process (cb_open() is not retried). Calling it
+ * again after success returns 0 and does nothing. */
+int cb_open(const char *bus);
+
+/* Marks the segment exited so readers know no more records will come, and
+ * detaches. Registered with atexit() by cb_open(); call it yourself only if
+ * the process ends another way. Records after it are dropped, silently. */
+void cb_close(void);
+
+/* 0 while instrumentation is on (or not yet started), else the negative
+ * code that switched it off. */
+int cb_state(void);
+
+/* Returns the name id of `name` in this process's segment, interning it on
+ * first sight; 0 when instrumentation is off. A full table yields the id of
+ * "?", and the loss is counted in the segment header. */
+uint32_t cb_name_intern(const char *name);
+
+/* ------------------------------------------------------------------------
+ * Monitored calls (Req 1.1-1.3: call, parameters, timestamps, outcome).
+ * ------------------------------------------------------------------------ */
+
+/* Parameters for CB_MONITOR_EXECUTION: a name (string literal) and a value.
+ * Strings are copied when the call begins; all parameters of one call share
+ * CB__CALL_DATA bytes and what does not fit is cut (flagged truncated). */
+#define CB_INT(name, v)                                                        \
+    ((struct cb_param){CB__TAG(1, name), 0, {.i = (int64_t)(v)}})
+#define CB_DBL(name, v)                                                        \
+    ((struct cb_param){CB__TAG(2, name), 0, {.d = (double)(v)}})
+#define CB_STR(name, v)                                                        \
+    ((struct cb_param){CB__TAG(3, name), 0, {.s = (v)}})
+
+/* Place first in a function body. Records one call when the scope exits,
+ * by any return: start time, duration, parameters, and the outcome, which
+ * is success unless cb_fail() was called in this call. */
+#define CB_MONITOR_EXECUTION(...) CB__CALL((struct cb_perf_site *)0, __VA_ARGS__)
+
+/* As CB_MONITOR_EXECUTION, plus CPU time, RSS and context switches of the
+ * call, measured on every call (four system calls, about 1 us; see the
+ * README). Use one of the two macros per function, not both. */
+#define CB_TRACK_PERFORMANCE(...) CB__CALL(&cb__perf_always, __VA_ARGS__)
+
+/* As CB_TRACK_PERFORMANCE, but measures only every n-th call of this site,
+ * and every call while the site is slow: once a call lasted at least
+ * CLIPBUS_PERF_SLOW_US, calls are measured until one is fast again. */
+#define CB_TRACK_PERFORMANCE_EVERY(n, ...)                                     \
+    static struct cb_perf_site cb__perf_site = {(n), 0, 0, 0};                 \
+    CB__CALL(&cb__perf_site, __VA_ARGS__)
+
+/* Marks the innermost monitored call of this thread as failed with `code`
+ * and a printf-style message (cut to CB__ERRMSG_MAX - 1 bytes), and returns
+ * `code`, so that an int-returning function can write
+ *     return cb_fail(-ETIMEDOUT, "no answer in %d ms", ms);
+ * Convention: for functions returning int, a negative return is a failure
+ * only if cb_fail() marked it; nothing is inferred from the return value.
+ * Without a monitored call in progress it only returns `code`. */
+int cb_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------
+ * Sessions and weighted progress (Req 1.4).
+ * ------------------------------------------------------------------------ */
+
+/* Begins a session (a run) worth `total_weight` units and makes it the
+ * process's current session. Returns its id (> 0), or 0 when off. */
+uint32_t cb_session_begin(const char *name, double total_weight);
+
+/* Ends the current session with CB_SESSION_* `status`. */
+void cb_session_end(int status);
+
+/* Place first in a function body: the function's completion is worth
+ * `weight` units of its parent -- the enclosing step's sub-total, or the
+ * session's total for a top-level step. When the scope exits, whatever the
+ * step has not yet reported is reported, so a step always counts exactly
+ * its weight. */
+#define CB_PROGRESS_STEP(weight)                                               \
+    static uint32_t cb__step_site;                                             \
+    struct cb_step cb__step __attribute__((cleanup(cb__step_end)));           \
+    cb__step_begin(&cb__step, &cb__step_site, __func__, (double)(weight))
+
+/* Declares that nested steps and cb_progress() inside the current step
+ * count in units of `sub_total` (the current step is worth all of them).
+ * Without it, nested steps report nothing and the step reports its whole
+ * weight at its end. */
+void cb_progress_total(double sub_total);
+
+/* Advances the current step by `units` of its sub-total (or, outside any
+ * step, the session by `units` of its total weight). */
+void cb_progress(double units);
+
+/* ------------------------------------------------------------------------
+ * Metrics. `name` must be a string literal (its id is cached at the call
+ * site); `labels` is a run-time "k=v,k2=v2" string, interned on first sight.
+ * ------------------------------------------------------------------------ */
+#define cb_count(name, delta) cb__metric_i(7, CB__ID(name), (delta), NULL)
+#define cb_gauge(name, v)     cb__metric_d(8, CB__ID(name), (v), NULL)
+#define cb_observe(name, v)   cb__metric_d(9, CB__ID(name), (v), NULL)
+#define cb_count_l(name, delta, labels)                                        \
+    cb__metric_i(7, CB__ID(name), (delta), (labels))
+#define cb_gauge_l(name, v, labels)                                            \
+    cb__metric_d(8, CB__ID(name), (v), (labels))
+#define cb_observe_l(name, v, labels)                                          \
+    cb__metric_d(9, CB__ID(name), (v), (labels))
+
+/* A structured log line at CB_LOG_* `level`; the message is formatted into
+ * the record (up to 1024 bytes; longer is cut and flagged). */
+void cb_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------
+ * Internals used by the macros above.
+ * ------------------------------------------------------------------------ */
+extern struct cb_perf_site cb__perf_always;
+uint32_t cb__name_cached(uint32_t *cache, const char *name);
+void cb__call_begin(struct cb_call *c, uint32_t *site, const char *func,
+                    struct cb_perf_site *perf, const struct cb_param *p,
+                    size_t np);
+void cb__call_end(struct cb_call *c);
+void cb__step_begin(struct cb_step *s, uint32_t *site, const char *func,
+                    double weight);
+void cb__step_end(struct cb_step *s);
+void cb__metric_i(int kind, uint32_t name_id, int64_t v, const char *labels);
+void cb__metric_d(int kind, uint32_t name_id, double v, const char *labels);
+
+/* The id of a string literal, cached in a static at the call site. The
+ * empty strings around `lit` make a non-literal a compile error. The
+ * static is read and written with relaxed atomics: two threads racing on a
+ * first call both store the same id. */
+#define CB__ID(lit)                                                            \
+    __extension__({                                                            \
+        static uint32_t cb__id_;                                               \
+        uint32_t cb__v_ = __atomic_load_n(&cb__id_, __ATOMIC_RELAXED);         \
+        if (__builtin_expect(cb__v_ == 0, 0))                                  \
+            cb__v_ = cb__name_cached(&cb__id_, "" lit "");                     \
+        cb__v_;                                                                \
+    })
+#define CB__TAG(type, name) (((uint32_t)(type) << 28) | CB__ID(name))
+
+/* The parameter array starts with a dummy element so that an empty
+ * argument list still gives a valid initializer ({x, } is legal C). */
+#define CB__CALL(perf, ...)                                                    \
+    static uint32_t cb__call_site;                                             \
+    struct cb_call cb__call __attribute__((cleanup(cb__call_end)));           \
+    {                                                                          \
+        const struct cb_param cb__params[] = {{0, 0, {0}}, __VA_ARGS__};       \
+        cb__call_begin(&cb__call, &cb__call_site, __func__, (perf),            \
+                       cb__params + 1,                                         \
+                       sizeof cb__params / sizeof cb__params[0] - 1);          \
+    }                                                                          \
+    (void)0
+
+#else /* CLIPBUS_DISABLE: everything compiles to nothing. */
+
+static inline int cb_open(const char *bus)
+{
+    (void)bus;
+    return CB_EDISABLED;
+}
+static inline void cb_close(void)
+{
+}
+static inline int cb_state(void)
+{
+    return CB_EDISABLED;
+}
+static inline uint32_t cb_name_intern(const char *name)
+{
+    (void)name;
+    return 0;
+}
+static inline uint32_t cb_session_begin(const char *name, double w)
+{
+    (void)name;
+    (void)w;
+    return 0;
+}
+static inline void cb_session_end(int status)
+{
+    (void)status;
+}
+static inline void cb_progress_total(double t)
+{
+    (void)t;
+}
+static inline void cb_progress(double u)
+{
+    (void)u;
+}
+#define CB_MONITOR_EXECUTION(...)          (void)0
+#define CB_TRACK_PERFORMANCE(...)          (void)0
+#define CB_TRACK_PERFORMANCE_EVERY(n, ...) (void)0
+#define CB_PROGRESS_STEP(weight)           (void)0
+#define cb_fail(code, ...)                 (code)
+#define cb_count(name, delta)              ((void)0)
+#define cb_gauge(name, v)                  ((void)0)
+#define cb_observe(name, v)                ((void)0)
+#define cb_count_l(name, delta, labels)    ((void)0)
+#define cb_gauge_l(name, v, labels)        ((void)0)
+#define cb_observe_l(name, v, labels)      ((void)0)
+#define cb_log(level, ...)                 ((void)0)
+
+#endif /* CLIPBUS_DISABLE */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLIPBUS_CLIPBUS_H */
