@@ -113,6 +113,7 @@ struct cb_perf_snap {
 
 struct cb_call {
     struct cb_call *parent;  /* the enclosing monitored call, or NULL */
+    struct cb_perf_site *perf_site; /* CB_TRACK_PERFORMANCE*, or NULL */
     uint64_t t0;             /* start time, producer clock */
     uint32_t name_id;
     uint16_t flags;
@@ -138,7 +139,7 @@ struct cb_step {
 struct cb_perf_site {
     uint32_t every;
     uint32_t counter; /* racy by design: relaxed atomics, approximate */
-    uint32_t slow;    /* the last sampled... or long call was slow */
+    uint32_t slow;    /* 1 while the site's last call was slow */
     uint32_t _pad0;
 };
 
@@ -224,7 +225,8 @@ void cb_session_end(int status);
  * `weight` units of its parent -- the enclosing step's sub-total, or the
  * session's total for a top-level step. When the scope exits, whatever the
  * step has not yet reported is reported, so a step always counts exactly
- * its weight. */
+ * its weight. Steps nest per thread: the first step on a worker thread is
+ * top-level, its weight in units of the session's total. */
 #define CB_PROGRESS_STEP(weight)                                               \
     static uint32_t cb__step_site;                                             \
     struct cb_step cb__step __attribute__((cleanup(cb__step_end)));           \

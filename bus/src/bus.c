@@ -1,0 +1,640 @@
+/*
+ * bus.c -- reading a whole bus: discovering producer segments, reading
+ * every ring, reporting losses and lifecycle as events, publishing this
+ * reader's status, and removing drained segments after their grace period.
+ *
+ * Lifetime of a producer segment, as the reader sees it:
+ *   attached --(producer marks it exited, or its pid dies)--> ending
+ *   ending --(every ring drained: cursor at head)--> EXIT/DIED event
+ *   drained --(grace period since the exit, or since we saw it dead)-->
+ *     unlinked (unless no_gc) and detached.
+ * The grace period lets a consumer started shortly after a short run read
+ * all of it: nobody unlinks an exited segment younger than the grace.
+ *
+ * The status segment /clipbus-r.<bus>.<pid> is written only here, under a
+ * sequence word (odd while written), at most every 100 ms.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus_int.h"
+#include "cb_atomic.h"
+#include "reader_int.h"
+
+#define SCAN_INTERVAL_NS   100000000u
+#define STATUS_INTERVAL_NS 100000000u
+#define RING_BATCH         4096u
+#define REFUSED_MAX        64u
+
+struct prod {
+    struct cb_segment *seg;
+    struct cb_cursor **cur;    /* per ring, allocated on first sight */
+    uint32_t ncur;
+    uint64_t lost_reported;    /* sum of cursor losses already evented */
+    int live;                  /* last liveness seen */
+    int ended;                 /* EXIT/DIED event sent */
+    int from;                  /* where new cursors start */
+    uint64_t end_seen_ns;      /* when we first saw it exited or dead */
+};
+
+struct cb_bus {
+    char name[CB_BUS_NAME_MAX + 1];
+    struct cb_bus_opts opts;
+    struct prod *prods;
+    size_t nprods, cap;
+    char refused[REFUSED_MAX][96];  /* bad segments already reported */
+    size_t nrefused;
+    char pending_why[REFUSED_MAX][300];
+    size_t npending;
+    uint64_t last_scan_ns, last_status_ns;
+    uint64_t rate_mark_ns, rate_mark_delivered;
+    struct cb_bus_stats st;
+    struct cb_status_header *status;
+    char status_name[96];
+    char sink[CB_PROGRAM_MAX];
+    int opened;                /* the first scan is done */
+};
+
+const char *
+cb_bus_name_resolve(const char *bus, int *err)
+{
+    if (bus == NULL || bus[0] == '\0')
+        bus = getenv("CLIPBUS_BUS"); /* NOLINT(concurrency-mt-unsafe) */
+    if (bus == NULL || bus[0] == '\0')
+        bus = "default";
+    if (!cb__bus_name_valid(bus)) {
+        *err = CB_EBUSNAME;
+        return NULL;
+    }
+    *err = 0;
+    return bus;
+}
+
+/* ------------------------------------------------------------------------
+ * Listing the shm directory
+ * ------------------------------------------------------------------------ */
+
+/* Classifies a /dev/shm entry: "clipbus.<bus>.<pid>[.<n>]" is a producer,
+ * "clipbus-r.<bus>.<pid>" a reader status. Writes the bus into bus_out. */
+static int
+classify(const char *ent, char *bus_out, size_t bus_len)
+{
+    const char *p, *dot;
+    int kind;
+    size_t n;
+
+    if (strncmp(ent, "clipbus.", 8) == 0) {
+        kind = CB_SHM_PRODUCER;
+        p = ent + 8;
+    } else if (strncmp(ent, "clipbus-r.", 10) == 0) {
+        kind = CB_SHM_STATUS;
+        p = ent + 10;
+    } else {
+        return 0;
+    }
+    dot = strchr(p, '.');
+    if (dot == NULL || dot == p || (size_t)(dot - p) >= bus_len)
+        return 0;
+    n = (size_t)(dot - p);
+    memcpy(bus_out, p, n);
+    bus_out[n] = '\0';
+    p = dot + 1;
+    if (*p < '0' || *p > '9')
+        return 0;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (kind == CB_SHM_PRODUCER && *p == '.' && p[1] >= '1' && p[1] <= '9' &&
+        p[2] == '\0')
+        return kind;
+    return *p == '\0' ? kind : 0;
+}
+
+int
+cb_shm_list(const char *bus,
+            int (*fn)(void *arg, int kind, const char *shm_name), void *arg)
+{
+    DIR *d = opendir(CB_SHM_DIR);
+    struct dirent *e;
+    int count = 0;
+
+    if (d == NULL)
+        return -errno;
+    while ((e = readdir(d)) != NULL) { /* NOLINT(concurrency-mt-unsafe) */
+        char b[CB_BUS_NAME_MAX + 1], name[300];
+        int kind = classify(e->d_name, b, sizeof b);
+        if (kind == 0 || (bus != NULL && strcmp(b, bus) != 0))
+            continue;
+        snprintf(name, sizeof name, "/%s", e->d_name);
+        count++;
+        if (fn != NULL && fn(arg, kind, name) != 0)
+            break;
+    }
+    closedir(d);
+    return count;
+}
+
+/* ------------------------------------------------------------------------
+ * Status segment
+ * ------------------------------------------------------------------------ */
+static int
+status_open(struct cb_bus *b)
+{
+    struct cb_status_header *s;
+    size_t size = sizeof *s;
+    int fd;
+
+    snprintf(b->status_name, sizeof b->status_name, "/clipbus-r.%s.%u",
+             b->name, (unsigned)getpid());
+    /* A leftover of an earlier process with our pid: it is dead (we hold
+     * the pid now), so replacing it loses nothing. */
+    shm_unlink(b->status_name);
+    fd = shm_open(b->status_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                  0600);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) != 0 ||
+        posix_fallocate(fd, 0, (off_t)size) != 0) {
+        int err = -errno;
+        close(fd);
+        shm_unlink(b->status_name);
+        return err ? err : -ENOSPC;
+    }
+    s = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (s == MAP_FAILED) {
+        shm_unlink(b->status_name);
+        return -errno;
+    }
+    s->layout_major = CB_LAYOUT_MAJOR;
+    s->layout_minor = CB_LAYOUT_MINOR;
+    s->pid = (uint32_t)getpid();
+    s->start_time = cb__proc_start_time(s->pid);
+    snprintf(s->program, sizeof s->program, "%s",
+             b->opts.program ? b->opts.program : "reader");
+    /* Release: the identity before the magic status readers check. */
+    cb_store_u64(&s->magic, CB_STATUS_MAGIC, CB_RELEASE);
+    b->status = s;
+    return 0;
+}
+
+static void
+status_publish(struct cb_bus *b, uint64_t now)
+{
+    struct cb_status_header *s = b->status;
+    uint64_t seq, dt;
+    uint32_t n = 0;
+
+    if (s == NULL)
+        return;
+    seq = s->seq;
+    cb_store_u64(&s->seq, seq + 1, CB_RELAXED);
+    /* The odd mark before the body, as in the ring (ring.c W1-W2). */
+    cb_fence(CB_RELEASE);
+    dt = now - b->rate_mark_ns;
+    if (dt >= 1000000000u || b->rate_mark_ns == 0) {
+        uint64_t dd = b->st.delivered - b->rate_mark_delivered;
+        if (b->rate_mark_ns != 0)
+            cb_store_u64(&s->records_per_s,
+                         (uint64_t)((double)dd * 1e9 / (double)dt),
+                         CB_RELAXED);
+        b->rate_mark_ns = now;
+        b->rate_mark_delivered = b->st.delivered;
+    }
+    cb_store_u64(&s->heartbeat_real_ns, cb__real_ns(), CB_RELAXED);
+    cb_store_u64(&s->delivered, b->st.delivered, CB_RELAXED);
+    cb_store_u64(&s->lost, b->st.lost, CB_RELAXED);
+    for (size_t i = 0; i < b->nprods; i++) {
+        struct prod *p = &b->prods[i];
+        for (uint32_t r = 0; r < p->ncur && n < CB_STATUS_RINGS_MAX; r++) {
+            struct cb_cursor *c = p->cur[r];
+            struct cb_status_ring *sr = &s->rings[n++];
+            if (c == NULL) {
+                n--;
+                continue;
+            }
+            cb_store_u32(&sr->producer_pid, p->seg->info.pid, CB_RELAXED);
+            cb_store_u32(&sr->ring, r, CB_RELAXED);
+            cb_store_u64(&sr->cursor, c->next, CB_RELAXED);
+            cb_store_u64(&sr->head, cb_segment_head(p->seg, r), CB_RELAXED);
+            cb_store_u64(&sr->delivered, c->delivered, CB_RELAXED);
+            cb_store_u64(&sr->lost, c->lost, CB_RELAXED);
+        }
+    }
+    cb_store_u32(&s->nrings, n, CB_RELAXED);
+    cb_store_u32(&s->producers, (uint32_t)b->nprods, CB_RELAXED);
+    for (size_t i = 0; i < sizeof s->sink; i++)
+        ((volatile char *)s->sink)[i] = b->sink[i];
+    /* Publish: pairs with the acquire load in cb_status_read(). */
+    cb_store_u64(&s->seq, seq + 2, CB_RELEASE);
+    b->last_status_ns = now;
+}
+
+int
+cb_status_read(const char *shm_name, struct cb_status_header *out)
+{
+    const struct cb_status_header *s;
+    struct stat st;
+    int fd = shm_open(shm_name, O_RDONLY | O_CLOEXEC, 0), err = CB_ENOTREADY;
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof *s) {
+        close(fd);
+        return CB_EBADSEG;
+    }
+    s = mmap(NULL, sizeof *s, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (s == MAP_FAILED)
+        return -errno;
+    if (cb_load_u64(&s->magic, CB_ACQUIRE) != CB_STATUS_MAGIC ||
+        s->layout_major != CB_LAYOUT_MAJOR) {
+        munmap((void *)(uintptr_t)s, sizeof *s);
+        return CB_EBADSEG;
+    }
+    for (int tries = 0; tries < 1000; tries++) {
+        uint64_t q1 = cb_load_u64(&s->seq, CB_ACQUIRE);
+        if (q1 & 1)
+            continue;
+        cb_read_relaxed((uint64_t *)out, (const uint64_t *)s,
+                        sizeof *s / 8);
+        cb_fence(CB_ACQUIRE);
+        if (cb_load_u64(&s->seq, CB_RELAXED) == q1) {
+            err = 0;
+            break;
+        }
+    }
+    munmap((void *)(uintptr_t)s, sizeof *s);
+    if (err == 0 && out->nrings > CB_STATUS_RINGS_MAX)
+        out->nrings = CB_STATUS_RINGS_MAX;
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Discovery
+ * ------------------------------------------------------------------------ */
+static int
+known(const struct cb_bus *b, const char *name)
+{
+    for (size_t i = 0; i < b->nprods; i++)
+        if (strcmp(b->prods[i].seg->info.shm_name, name) == 0)
+            return 1;
+    for (size_t i = 0; i < b->nrefused; i++)
+        if (strcmp(b->refused[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+refuse(struct cb_bus *b, const char *name, const char *why)
+{
+    if (b->nrefused < REFUSED_MAX)
+        snprintf(b->refused[b->nrefused++], sizeof b->refused[0], "%s", name);
+    if (b->npending < REFUSED_MAX)
+        snprintf(b->pending_why[b->npending++], sizeof b->pending_why[0],
+                 "%s", why);
+}
+
+static int
+add_prod(struct cb_bus *b, struct cb_segment *seg)
+{
+    if (b->nprods == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        struct prod *np = realloc(b->prods, cap * sizeof *np);
+        if (np == NULL)
+            return -ENOMEM;
+        b->prods = np;
+        b->cap = cap;
+    }
+    memset(&b->prods[b->nprods], 0, sizeof b->prods[0]);
+    b->prods[b->nprods].seg = seg;
+    b->prods[b->nprods].live = CB_PRODUCER_ALIVE;
+    /* CB_FROM_NOW is about producers running when the reader opened;
+     * producers that start later are read from their beginning. */
+    b->prods[b->nprods].from = b->opened ? CB_FROM_OLDEST : b->opts.from;
+    b->nprods++;
+    return 0;
+}
+
+static int
+scan_one(void *arg, int kind, const char *name)
+{
+    struct cb_bus *b = arg;
+    struct cb_segment *seg;
+    char why[256];
+    int err;
+
+    if (kind != CB_SHM_PRODUCER || known(b, name))
+        return 0;
+    err = cb_segment_attach(name, b->opts.allow_foreign, &seg, why,
+                            sizeof why);
+    if (err == CB_ENOTREADY || err == -ENOENT)
+        return 0; /* being created, or gone: look again next scan */
+    if (err != 0) {
+        refuse(b, name, why);
+        return 0;
+    }
+    if (add_prod(b, seg) != 0)
+        cb_segment_detach(seg);
+    return 0;
+}
+
+int
+cb_bus_scan(struct cb_bus *b, int force)
+{
+    uint64_t now = cb__mono_ns();
+    int err;
+
+    if (!force && now - b->last_scan_ns < SCAN_INTERVAL_NS)
+        return (int)b->nprods;
+    b->last_scan_ns = now;
+    err = cb_shm_list(b->name, scan_one, b);
+    if (err < 0)
+        return err;
+    for (size_t i = 0; i < b->nprods; i++) {
+        struct prod *p = &b->prods[i];
+        if (p->live == CB_PRODUCER_ALIVE) {
+            p->live = cb_segment_liveness(p->seg);
+            if (p->live != CB_PRODUCER_ALIVE)
+                p->end_seen_ns = now;
+            cb__seg_refine_clock(p->seg);
+        }
+    }
+    return (int)b->nprods;
+}
+
+int
+cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
+            struct cb_bus **out)
+{
+    struct cb_bus *b;
+    int err;
+    const char *name = cb_bus_name_resolve(bus, &err);
+
+    *out = NULL;
+    if (name == NULL)
+        return err;
+    b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return -ENOMEM;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    if (opts != NULL)
+        b->opts = *opts;
+    if (b->opts.grace_s == 0)
+        b->opts.grace_s = 60;
+    if (!b->opts.no_status && (err = status_open(b)) != 0) {
+        free(b);
+        return err;
+    }
+    err = cb_bus_scan(b, 1);
+    if (err < 0) {
+        cb_bus_close(b);
+        return err;
+    }
+    b->opened = 1;
+    *out = b;
+    return 0;
+}
+
+static void
+prod_free(struct prod *p)
+{
+    for (uint32_t r = 0; r < p->ncur; r++)
+        free(p->cur[r]);
+    free(p->cur);
+    cb_segment_detach(p->seg);
+}
+
+void
+cb_bus_close(struct cb_bus *b)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < b->nprods; i++)
+        prod_free(&b->prods[i]);
+    free(b->prods);
+    if (b->status != NULL) {
+        munmap(b->status, sizeof *b->status);
+        shm_unlink(b->status_name);
+    }
+    free(b);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading
+ * ------------------------------------------------------------------------ */
+
+/* Makes sure every claimed ring of p has a cursor. */
+static int
+prod_cursors(struct prod *p)
+{
+    uint32_t n = cb_segment_rings(p->seg);
+
+    if (n <= p->ncur)
+        return 0;
+    struct cb_cursor **nc = realloc(p->cur, n * sizeof *nc);
+    if (nc == NULL)
+        return -ENOMEM;
+    p->cur = nc;
+    for (uint32_t r = p->ncur; r < n; r++) {
+        nc[r] = malloc(sizeof *nc[r]);
+        if (nc[r] == NULL ||
+            cb_cursor_init(nc[r], p->seg, r, p->from) != 0) {
+            free(nc[r]);
+            p->ncur = r;
+            return -ENOMEM;
+        }
+    }
+    p->ncur = n;
+    return 0;
+}
+
+static int
+emit(cb_event_fn fn, void *arg, int type, struct cb_segment *seg)
+{
+    struct cb_event ev = {.type = type, .seg = seg};
+
+    return fn ? fn(arg, &ev) : 0;
+}
+
+/* Reads one ring up to `budget` entries. Returns entries read, or -1 if
+ * the callback asked to stop. */
+static long
+read_ring(struct cb_bus *b, struct prod *p, uint32_t r, size_t budget,
+          cb_event_fn fn, void *arg)
+{
+    struct cb_cursor *c = p->cur[r];
+    uint64_t lost0 = c->lost, del0 = c->delivered;
+    struct cb_entry e;
+    long n = 0;
+    int stop = 0;
+
+    while ((size_t)n < budget && !stop) {
+        int rc = cb_cursor_next(c, &e);
+        if (rc == 0)
+            break;
+        if (rc < 0)
+            continue; /* malformed entry: skipped and counted lost */
+        n++;
+        if (fn != NULL) {
+            struct cb_event ev = {.type = CB_EV_ENTRY, .seg = p->seg,
+                                  .entry = &e, .ring = r};
+            stop = fn(arg, &ev);
+        }
+    }
+    b->st.delivered += c->delivered - del0;
+    b->st.entries += (uint64_t)n;
+    if (c->lost != lost0) {
+        b->st.lost += c->lost - lost0;
+        if (fn != NULL) {
+            struct cb_event ev = {.type = CB_EV_LOSS, .seg = p->seg,
+                                  .ring = r, .count = c->lost - lost0};
+            stop |= fn(arg, &ev);
+        }
+    }
+    return stop ? -1 : n;
+}
+
+static int
+prod_drained(const struct prod *p)
+{
+    uint32_t n = cb_segment_rings(p->seg);
+
+    if (n > p->ncur)
+        return 0;
+    for (uint32_t r = 0; r < n; r++)
+        if ((int64_t)(cb_segment_head(p->seg, r) - p->cur[r]->next) > 0)
+            return 0;
+    return 1;
+}
+
+/* Ends, then removes, producers that exited or died. Returns 1 if the
+ * callback asked to stop. */
+static int
+reap(struct cb_bus *b, cb_event_fn fn, void *arg, uint64_t now)
+{
+    for (size_t i = 0; i < b->nprods;) {
+        struct prod *p = &b->prods[i];
+        if (p->live == CB_PRODUCER_ALIVE || !prod_drained(p)) {
+            i++;
+            continue;
+        }
+        if (!p->ended) {
+            p->ended = 1;
+            if (emit(fn, arg, p->live == CB_PRODUCER_EXITED
+                                  ? CB_EV_PRODUCER_EXIT
+                                  : CB_EV_PRODUCER_DIED,
+                     p->seg))
+                return 1;
+        }
+        if (now - p->end_seen_ns < (uint64_t)b->opts.grace_s * 1000000000u) {
+            i++;
+            continue;
+        }
+        if (!b->opts.no_gc)
+            shm_unlink(p->seg->info.shm_name);
+        prod_free(p);
+        b->prods[i] = b->prods[--b->nprods];
+    }
+    return 0;
+}
+
+long
+cb_bus_poll(struct cb_bus *b, cb_event_fn fn, void *arg, size_t max)
+{
+    size_t nprods0 = b->nprods;
+    uint64_t now;
+    long total = 0;
+
+    cb_bus_scan(b, 0);
+    for (size_t i = 0; i < b->npending; i++) {
+        struct cb_event ev = {.type = CB_EV_BAD_SEGMENT,
+                              .why = b->pending_why[i]};
+        if (fn != NULL)
+            fn(arg, &ev);
+    }
+    b->npending = 0;
+    for (size_t i = nprods0 > b->nprods ? b->nprods : nprods0; i < b->nprods;
+         i++)
+        if (emit(fn, arg, CB_EV_PRODUCER_NEW, b->prods[i].seg))
+            return total;
+    for (size_t i = 0; i < b->nprods; i++) {
+        struct prod *p = &b->prods[i];
+        if (prod_cursors(p) != 0)
+            continue;
+        for (uint32_t r = 0; r < p->ncur; r++) {
+            size_t budget = max ? max - (size_t)total : RING_BATCH;
+            long n;
+            if (max && (size_t)total >= max)
+                goto done;
+            n = read_ring(b, p, r, budget < RING_BATCH ? budget : RING_BATCH,
+                          fn, arg);
+            if (n < 0)
+                return total;
+            total += n;
+        }
+    }
+done:
+    now = cb__mono_ns();
+    reap(b, fn, arg, now);
+    if (now - b->last_status_ns >= STATUS_INTERVAL_NS)
+        status_publish(b, now);
+    return total;
+}
+
+int
+cb_bus_wait(struct cb_bus *b, int timeout_ms)
+{
+    uint64_t end = cb__mono_ns() + (uint64_t)timeout_ms * 1000000u;
+
+    for (;;) {
+        for (size_t i = 0; i < b->nprods; i++) {
+            struct prod *p = &b->prods[i];
+            if (cb_segment_rings(p->seg) > p->ncur)
+                return 1;
+            for (uint32_t r = 0; r < p->ncur; r++)
+                if ((int64_t)(cb_segment_head(p->seg, r) -
+                              p->cur[r]->next) > 0)
+                    return 1;
+        }
+        if (cb__mono_ns() >= end)
+            return 0;
+        {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        cb_bus_scan(b, 0);
+        if (b->npending != 0)
+            return 1;
+    }
+}
+
+void
+cb_bus_stats(const struct cb_bus *b, struct cb_bus_stats *out)
+{
+    uint32_t rings = 0;
+
+    *out = b->st;
+    for (size_t i = 0; i < b->nprods; i++)
+        rings += b->prods[i].ncur;
+    out->producers = (uint32_t)b->nprods;
+    out->rings = rings;
+}
+
+void
+cb_bus_set_sink_state(struct cb_bus *b, const char *text)
+{
+    snprintf(b->sink, sizeof b->sink, "%s", text ? text : "");
+}
+
+struct cb_segment *
+cb_bus_producer(const struct cb_bus *b, size_t i)
+{
+    return i < b->nprods ? b->prods[i].seg : NULL;
+}

@@ -1,0 +1,157 @@
+/*
+ * bus_int.h -- internals shared by the files of libclipbus. Never
+ * installed. The producer's process-wide state, the per-thread state, the
+ * clock, and the helpers both sides use.
+ */
+#ifndef CB_BUS_INT_H
+#define CB_BUS_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "clipbus/clipbus.h"
+#include "clipbus/segment.h"
+#include "clipbus_config.h"
+
+#if CB_HAVE_RDTSC
+#include <x86intrin.h>
+#endif
+
+#define CB_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define CB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Defaults of the producer segment (clipbus.h documents the variables). */
+#define CB_DEFAULT_RING_RECORDS 65536u
+#define CB_DEFAULT_RINGS        64u
+#define CB_DEFAULT_NAMES_BYTES  262144u
+#define CB_DEFAULT_PERF_SLOW_US 1000u
+#define CB_NAMES_BYTES_MIN      4096u
+
+/* Producer states (cb__prod.state): 0 not opened yet, 1 open, or a
+ * negative code once instrumentation is off for good. */
+#define CB_PROD_UNOPENED 0
+#define CB_PROD_OPEN     1
+
+/* ------------------------------------------------------------------------
+ * Clock. The producer reads the TSC where it is invariant, else
+ * CLOCK_MONOTONIC (a vDSO call, no system call where the kernel's
+ * clocksource allows). cb__clock_tsc is set once, before the first record.
+ * ------------------------------------------------------------------------ */
+extern int cb__clock_tsc;
+
+static inline uint64_t
+cb__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t
+cb__now(void)
+{
+#if CB_HAVE_RDTSC
+    if (CB_LIKELY(cb__clock_tsc))
+        return (uint64_t)__rdtsc();
+#endif
+    return cb__mono_ns();
+}
+
+uint64_t cb__real_ns(void);
+
+/* Decides the clock and fills the calibration fields of hdr. Spins about
+ * half a millisecond to estimate the TSC rate; readers refine it. */
+void cb__clock_calibrate(struct cb_seg_header *hdr);
+
+/* 1 when this CPU has an invariant TSC usable as the producer clock. */
+int cb__clock_has_invariant_tsc(void);
+
+/* ------------------------------------------------------------------------
+ * Producer state
+ * ------------------------------------------------------------------------ */
+struct cb_producer {
+    int state;                 /* CB_PROD_* or negative code */
+    int fd;                    /* the segment's shm fd, kept for fallocate */
+    pthread_mutex_t lock;      /* open, intern insert, ring allocation */
+    pthread_key_t key;         /* destructor releases the thread's ring */
+    int key_ok;
+    uint8_t *base;             /* the mapping */
+    size_t size;
+    struct cb_seg_header *hdr;
+    uint8_t *names;            /* name table inside the mapping */
+    uint32_t names_size;
+    uint32_t ring_count;
+    uint32_t ring_records;
+    uint64_t ring_stride;
+    uint32_t pid;
+    uint32_t perf_slow_us;
+    uint64_t perf_slow_ticks;  /* perf_slow_us in producer clock ticks */
+    char shm_name[96];
+    /* process-local intern index: words of (hash32 << 32 | id) */
+    uint64_t *index;
+    uint32_t index_cap;        /* power of two */
+    uint32_t index_used;
+    /* after fork(): the parent's mapping, whose names the child copies */
+    uint8_t *fork_base;
+    size_t fork_size;
+    uint64_t test_ring_base;   /* test hook: first record number */
+    uint32_t session;          /* current session id (relaxed atomics) */
+};
+extern struct cb_producer cb__prod;
+
+/* Per-thread state. Initial-exec TLS: one instruction to reach it. */
+struct cb_thread {
+    struct cb_ring_header *ring;  /* NULL until claimed */
+    struct cb_record *slots;
+    uint64_t head;                /* next record number to write */
+    uint64_t mask;
+    uint32_t ring_idx;
+    uint32_t tid;
+    uint32_t depth;               /* in-flight depth (mirror of ring's) */
+    uint32_t unringed;            /* 1: no ring was free */
+    uint32_t retry;               /* records dropped since last retry */
+    uint32_t _pad0;
+    uint64_t pushes;              /* mirror of ring->pushes */
+    struct cb_call *top;          /* innermost monitored call */
+    struct cb_step *step;         /* innermost progress step */
+};
+extern __thread struct cb_thread cb__thr
+    __attribute__((tls_model("initial-exec")));
+
+/* Opens the segment if not yet done. Returns 0 when open, else the
+ * negative code that switched instrumentation off. */
+int cb__ensure_open(void);
+
+/* Slow path of the first record of a thread: claims a ring. Returns 0 when
+ * the thread can write, negative otherwise (dropped records are counted). */
+int cb__thread_attach(struct cb_thread *t);
+
+/* segment.c */
+int cb__segment_create(const char *bus);
+int cb__env_u32(const char *var, uint32_t dflt, uint32_t lo, uint32_t hi,
+                int pow2, uint32_t *out);
+int cb__bus_name_valid(const char *name);
+uint64_t cb__proc_start_time(uint32_t pid);
+
+/* names.c */
+uint32_t cb__intern_locked(const char *name, size_t len);
+uint32_t cb__intern(const char *name, size_t len);
+int cb__index_init(uint32_t names_size);
+void cb__index_free(void);
+
+/* error.c: impossible failures (pthread_*) end here. */
+__attribute__((noreturn)) void cb__die(int err, const char *file,
+                                       const char *func, int line);
+#define CB_DIE(err) cb__die((err), __FILE__, __func__, __LINE__)
+
+/* Test hooks (tests/ only). Rings claimed after this call start their
+ * record numbers at `base`, e.g. just below 2^64 to test wrap-around. */
+void cb__test_set_ring_base(uint64_t base);
+
+/* Writes why[] with a printf-style message (NULL-safe). */
+void cb__why(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* CB_BUS_INT_H */

@@ -1,0 +1,951 @@
+/*
+ * producer.c -- the analyzer's side: opening the segment, claiming a ring
+ * per thread, and every record-emitting call of clipbus.h.
+ *
+ * The publish path -- everything after a thread's first record -- makes
+ * no system call, takes no lock, allocates nothing and never reads reader
+ * state: it reads the clock, fills a 64-byte staging record on the stack
+ * and copies it into the thread's own ring (ring_put below; ring.c has the
+ * protocol). tests/bus/test_seccomp.c runs it under SECCOMP_MODE_STRICT,
+ * where any system call kills the process. The exceptions are documented
+ * where they are: CB_TRACK_PERFORMANCE's resource readings, and first
+ * sight of a name or label (one mutex, once per name).
+ *
+ * Slow paths: cb__ensure_open() (first record of the process), the
+ * thread's first record (claims a ring: CAS on the ring's owner word,
+ * fallocate of its slots, pthread_setspecific so the ring is released
+ * when the thread exits), cb_session_begin (an atomic add).
+ *
+ * Section map: state and open -- threads and rings -- publishing --
+ * monitored calls -- sessions and progress -- metrics and log -- fork and
+ * exit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bus_int.h"
+#include "cb_atomic.h"
+
+/* ========================================================================
+ * State and open
+ * ======================================================================== */
+struct cb_producer cb__prod = {
+    .state = CB_PROD_UNOPENED,
+    .fd = -1,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+};
+__thread struct cb_thread cb__thr __attribute__((tls_model("initial-exec")));
+struct cb_perf_site cb__perf_always = {1, 0, 0, 0};
+
+static int atexit_done;
+static void release_thread(void *arg);
+static void at_fork_prepare(void);
+static void at_fork_parent(void);
+static void at_fork_child(void);
+
+static void
+lock_or_die(void)
+{
+    int err = pthread_mutex_lock(&cb__prod.lock);
+    if (err != 0)
+        CB_DIE(err);
+}
+
+static void
+unlock_or_die(void)
+{
+    int err = pthread_mutex_unlock(&cb__prod.lock);
+    if (err != 0)
+        CB_DIE(err);
+}
+
+static void
+report_off(const char *bus, int err)
+{
+    if (getenv("CLIPBUS_QUIET") != NULL) /* NOLINT(concurrency-mt-unsafe) */
+        return;
+    if (err == CB_EBUSNAME)
+        fprintf(stderr,
+                "clipbus: instrumentation off: bus name '%.64s' is invalid: "
+                "use 1 to 48 of [A-Za-z0-9_-] (set CLIPBUS_BUS)\n",
+                bus ? bus : "");
+    else if (err != CB_EENV) /* read_params() already said which */
+        fprintf(stderr,
+                "clipbus: instrumentation off: cannot create segment on bus "
+                "'%s' in %s: %s\n",
+                bus ? bus : "?", CB_SHM_DIR, cb_strerror(err));
+}
+
+/* Caller holds the lock. */
+static int
+open_locked(const char *bus)
+{
+    const char *env_off = getenv("CLIPBUS_DISABLE"); /* NOLINT */
+    int err;
+
+    if (cb__prod.state != CB_PROD_UNOPENED)
+        return cb__prod.state == CB_PROD_OPEN ? 0 : cb__prod.state;
+    if (env_off != NULL && env_off[0] != '\0' && strcmp(env_off, "0") != 0)
+        return cb__prod.state = CB_EDISABLED;
+    if (bus == NULL)
+        bus = getenv("CLIPBUS_BUS"); /* NOLINT */
+    if (bus == NULL || bus[0] == '\0')
+        bus = "default";
+    cb__prod.pid = (uint32_t)getpid();
+    err = cb__bus_name_valid(bus) ? 0 : CB_EBUSNAME;
+    if (err == 0 && !cb__prod.key_ok) {
+        err = -pthread_key_create(&cb__prod.key, release_thread);
+        cb__prod.key_ok = err == 0;
+    }
+    if (err == 0)
+        err = cb__segment_create(bus);
+    if (err == 0 && cb__prod.index == NULL)
+        err = cb__index_init(cb__prod.names_size);
+    if (err != 0) {
+        report_off(bus, err);
+        return cb__prod.state = err;
+    }
+    if (cb__prod.fork_base != NULL) {
+        munmap(cb__prod.fork_base, cb__prod.fork_size);
+        cb__prod.fork_base = NULL;
+    }
+    if (!atexit_done) {
+        atexit_done = 1;
+        atexit(cb_close);
+        pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+    }
+    cb__prod.perf_slow_ticks =
+        (uint64_t)((double)cb__prod.perf_slow_us * 1e-6 *
+                   (double)cb__prod.hdr->tsc_hz);
+    /* Release: the mapping and every field above before OPEN. */
+    cb_store_int(&cb__prod.state, CB_PROD_OPEN, CB_RELEASE);
+    return 0;
+}
+
+int
+cb__ensure_open(void)
+{
+    /* Acquire: pairs with the release store in open_locked(), so a thread
+     * that sees OPEN sees the mapping. A stale 0 only sends this thread
+     * to take the lock. */
+    int s = cb_load_int(&cb__prod.state, CB_ACQUIRE);
+    int err;
+
+    if (CB_LIKELY(s == CB_PROD_OPEN))
+        return 0;
+    if (s < 0)
+        return s;
+    lock_or_die();
+    err = open_locked(NULL);
+    unlock_or_die();
+    return err;
+}
+
+int
+cb_open(const char *bus)
+{
+    int err;
+
+    lock_or_die();
+    err = open_locked(bus);
+    unlock_or_die();
+    return err;
+}
+
+int
+cb_state(void)
+{
+    int s = cb_load_int(&cb__prod.state, CB_ACQUIRE);
+    return s < 0 ? s : 0;
+}
+
+void
+cb_close(void)
+{
+    struct cb_seg_header *h = cb__prod.hdr;
+
+    if (h == NULL || cb__prod.state != CB_PROD_OPEN ||
+        cb__prod.pid != (uint32_t)getpid())
+        return;
+    h->exit_real_ns = cb__real_ns();
+    /* Release: exit time (and every record before it) before the state
+     * readers poll; pairs with the acquire load in reader.c. */
+    cb_store_u32(&h->state, CB_SEG_EXITED, CB_RELEASE);
+    /* Threads still running may go on writing: readers drain whatever is
+     * published, so nothing is dropped. The mapping stays for them. */
+}
+
+void
+cb__test_set_ring_base(uint64_t base)
+{
+    cb__prod.test_ring_base = base;
+}
+
+/* ========================================================================
+ * Threads and rings
+ * ======================================================================== */
+static struct cb_ring_header *
+ring_at(uint32_t i)
+{
+    return (struct cb_ring_header *)(cb__prod.base +
+                                     cb__prod.hdr->rings_offset +
+                                     (uint64_t)i * cb__prod.ring_stride);
+}
+
+/* Allocates the ring's slots (first claim ever) and sets its start. The
+ * claiming thread owns the ring, so plain stores are fine until `ready`,
+ * which readers load with acquire order. */
+static int
+ring_prepare(struct cb_ring_header *r, uint32_t i)
+{
+    struct cb_record *slots = (struct cb_record *)(r + 1);
+    uint64_t base = cb__prod.test_ring_base, cap = cb__prod.ring_records;
+    off_t off = (off_t)(cb__prod.hdr->rings_offset +
+                        (uint64_t)i * cb__prod.ring_stride);
+    int err;
+
+    if (cb_load_u32(&r->ready, CB_RELAXED))
+        return 0;
+    err = posix_fallocate(cb__prod.fd, off, (off_t)cb__prod.ring_stride);
+    if (err != 0)
+        return -err;
+    if (base != 0) {
+        /* Each slot holds the published sequence of the record one lap
+         * before the first that will land in it: "not yet" to readers.
+         * Unsigned arithmetic wraps as the protocol expects. */
+        for (uint64_t n = base; n != base + cap; n++)
+            slots[n & (cap - 1)].seq = 2 * (n - cap) + 2;
+        r->base = base;
+        r->head = base;
+    }
+    cb_store_u32(&r->ready, 1, CB_RELEASE);
+    return 0;
+}
+
+static void
+raise_hwm(uint32_t n)
+{
+    uint32_t *hwm = &cb__prod.hdr->rings_hwm;
+    uint32_t cur = cb_load_u32(hwm, CB_RELAXED);
+
+    while (cur < n && !cb_cas_u32(hwm, cur, n))
+        cur = cb_load_u32(hwm, CB_RELAXED);
+}
+
+static void publish_thread_record(struct cb_thread *t);
+
+int
+cb__thread_attach(struct cb_thread *t)
+{
+    uint32_t tid = (uint32_t)gettid();
+    int err = cb__ensure_open();
+
+    if (err != 0)
+        return err;
+    for (uint32_t i = 0; i < cb__prod.ring_count; i++) {
+        struct cb_ring_header *r = ring_at(i);
+        if (cb_load_u32(&r->owner_tid, CB_RELAXED) != 0 ||
+            !cb_cas_u32(&r->owner_tid, 0, tid))
+            continue;
+        lock_or_die(); /* fallocate and hwm: once per ring */
+        err = ring_prepare(r, i);
+        if (err == 0)
+            raise_hwm(i + 1);
+        unlock_or_die();
+        if (err != 0) {
+            cb_store_u32(&r->owner_tid, 0, CB_RELEASE);
+            break;
+        }
+        r->claims++;
+        pthread_getname_np(pthread_self(), r->thread_name,
+                           sizeof r->thread_name);
+        t->ring = r;
+        t->slots = (struct cb_record *)(r + 1);
+        t->mask = cb__prod.ring_records - 1;
+        t->head = cb_load_u64(&r->head, CB_RELAXED);
+        t->ring_idx = i;
+        t->tid = tid;
+        t->depth = 0;
+        t->pushes = cb_load_u64(&r->pushes, CB_RELAXED);
+        t->unringed = 0;
+        pthread_setspecific(cb__prod.key, t);
+        publish_thread_record(t);
+        return 0;
+    }
+    if (!t->unringed) {
+        t->unringed = 1;
+        cb_faa_u64(&cb__prod.hdr->threads_unringed, 1);
+    }
+    return err != 0 ? err : -EAGAIN;
+}
+
+/* Thread-exit destructor (pthread key): gives the ring back. Frames still
+ * on the in-flight stack belong to a thread that no longer runs. */
+static void
+release_thread(void *arg)
+{
+    struct cb_thread *t = arg;
+    struct cb_ring_header *r = t->ring;
+
+    if (r == NULL)
+        return;
+    cb_store_u32(&r->depth, 0, CB_RELAXED);
+    t->ring = NULL;
+    t->top = NULL;
+    t->step = NULL;
+    /* Release: the thread's last records and head before the ring becomes
+     * free; the next owner continues from this head. */
+    cb_store_u64(&r->head, t->head, CB_RELEASE);
+    cb_store_u32(&r->owner_tid, 0, CB_RELEASE);
+}
+
+/* A thread that found no ring retries every 1024 dropped records, so rings
+ * freed by exiting threads are picked up. Every drop is counted. */
+static int
+thread_ready_slow(struct cb_thread *t)
+{
+    if (cb_load_int(&cb__prod.state, CB_RELAXED) < 0)
+        return 0;
+    if (t->unringed && ++t->retry % 1024 != 0) {
+        cb_faa_u64(&cb__prod.hdr->records_unringed, 1);
+        return 0;
+    }
+    if (cb__thread_attach(t) == 0)
+        return 1;
+    if (t->unringed)
+        cb_faa_u64(&cb__prod.hdr->records_unringed, 1);
+    return 0;
+}
+
+/* The check at the top of every emitting call: one TLS load once the
+ * thread has its ring. */
+static inline int
+thread_ready(struct cb_thread *t)
+{
+    if (CB_LIKELY(t->ring != NULL))
+        return 1;
+    return thread_ready_slow(t);
+}
+
+/* ========================================================================
+ * Publishing (the protocol is in ring.c)
+ * ======================================================================== */
+
+/* Writes one record into the next slot. rec is private staging memory.
+ * No system call, no lock, no allocation, no reader state. */
+static inline void
+ring_put(struct cb_thread *t, const struct cb_record *rec)
+{
+    uint64_t n = t->head;
+    struct cb_record *s = &t->slots[n & t->mask];
+
+    /* Odd: a reader that copies this slot now will see the sequence
+     * change and retry. */
+    cb_store_u64(&s->seq, 2 * n + 1, CB_RELAXED);
+    /* The odd mark is ordered before every payload store below. */
+    cb_fence(CB_RELEASE);
+    cb_copy_relaxed((uint64_t *)s + 1, (const uint64_t *)rec + 1, 7);
+    /* Publish: pairs with the reader's acquire load of seq (ring.c). */
+    cb_store_u64(&s->seq, 2 * n + 2, CB_RELEASE);
+    t->head = n + 1;
+}
+
+/* Ends an entry: the head word tells lapped readers where the writer is
+ * (ring.c); release so a reader that sees it also sees the records. */
+static inline void
+entry_done(struct cb_thread *t)
+{
+    cb_store_u64(&t->ring->head, t->head, CB_RELEASE);
+}
+
+/* Publishes an entry whose head fields are in *h and whose data bytes
+ * are data[0, len): head data first, then continuation records. */
+static void
+entry_publish(struct cb_thread *t, struct cb_record *h, const uint8_t *data,
+              size_t len)
+{
+    size_t first = len < CB_HEAD_DATA ? len : CB_HEAD_DATA;
+    size_t ext = len > CB_HEAD_DATA
+                     ? (len - CB_HEAD_DATA + CB_CONT_DATA - 1) / CB_CONT_DATA
+                     : 0;
+
+    if (ext > CB_EXT_MAX) {
+        ext = CB_EXT_MAX;
+        len = CB_HEAD_DATA + CB_EXT_MAX * CB_CONT_DATA;
+        h->flags |= CB_RF_TRUNCATED;
+    }
+    h->ext = (uint8_t)ext;
+    h->data_len = (uint16_t)len;
+    memcpy(h->data, data, first);
+    ring_put(t, h);
+    for (size_t i = 1; i <= ext; i++) {
+        _Alignas(CB_CACHELINE) struct cb_record_cont c;
+        size_t off = CB_HEAD_DATA + (i - 1) * CB_CONT_DATA;
+        size_t n = len - off < CB_CONT_DATA ? len - off : CB_CONT_DATA;
+        memset(&c, 0, sizeof c);
+        c.kind = CB_KIND_CONT;
+        c.index = (uint8_t)i;
+        memcpy(c.data, data + off, n);
+        ring_put(t, (const struct cb_record *)&c);
+    }
+    entry_done(t);
+}
+
+static inline void
+head_init(struct cb_record *h, uint16_t kind, uint32_t name_id, uint64_t ts)
+{
+    memset(h, 0, sizeof *h);
+    h->kind = kind;
+    h->name_id = name_id;
+    h->ts = ts;
+    h->session = cb_load_u32(&cb__prod.session, CB_RELAXED);
+}
+
+/* Field encoders: append to buf[*len, cap); return 0 if it did not fit. */
+static int
+put_tag(uint8_t *buf, size_t *len, size_t cap, uint32_t type, uint32_t id,
+        const void *v, size_t vlen)
+{
+    uint32_t tag = type << CB_FIELD_SHIFT | (id & CB_NAME_ID_MASK);
+
+    if (*len + 4 + vlen > cap)
+        return 0;
+    memcpy(buf + *len, &tag, 4);
+    memcpy(buf + *len + 4, v, vlen);
+    *len += 4 + vlen;
+    return 1;
+}
+
+/* A string field, cut to what fits; returns 0 if it was cut. */
+static int
+put_str(uint8_t *buf, size_t *len, size_t cap, uint32_t type, uint32_t id,
+        int32_t *code, const char *s, size_t slen)
+{
+    size_t hdr = 4 + (code ? 4 : 0) + 2;
+    uint32_t tag = type << CB_FIELD_SHIFT | (id & CB_NAME_ID_MASK);
+    int whole = 1;
+    uint16_t l16;
+
+    if (*len + hdr > cap)
+        return 0;
+    if (slen > cap - *len - hdr) {
+        slen = cap - *len - hdr;
+        whole = 0;
+    }
+    if (slen > UINT16_MAX)
+        slen = UINT16_MAX;
+    l16 = (uint16_t)slen;
+    memcpy(buf + *len, &tag, 4);
+    if (code)
+        memcpy(buf + *len + 4, code, 4);
+    memcpy(buf + *len + hdr - 2, &l16, 2);
+    memcpy(buf + *len + hdr, s, slen);
+    *len += hdr + slen;
+    return whole;
+}
+
+/* ========================================================================
+ * Monitored calls (Req 1.1, 1.2, 1.3; Req 2.1-2.4 with perf)
+ * ======================================================================== */
+#define CALL_OFF   0x1u /* instrumentation off: end does nothing */
+#define CALL_PERF  0x2u /* take resource readings */
+#define CALL_TRUNC 0x4u /* parameters were cut */
+#define CALL_FAIL  0x8u /* cb_fail() was called */
+
+static void
+perf_read(struct cb_perf_snap *p)
+{
+    struct rusage ru;
+    struct timespec ts;
+
+    /* System calls, by design (documented in the README): thread CPU
+     * clock, thread rusage. RSS comes from /proc via statm. */
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    p->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    getrusage(RUSAGE_THREAD, &ru);
+    p->vol_csw = (uint64_t)ru.ru_nvcsw;
+    p->invol_csw = (uint64_t)ru.ru_nivcsw;
+    p->rss_kb = 0;
+    {
+        char buf[128];
+        unsigned long long vm = 0, rss = 0;
+        int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n > 0) {
+                buf[n] = '\0';
+                if (sscanf(buf, "%llu %llu", &vm, &rss) == 2)
+                    p->rss_kb = rss * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+            }
+        }
+    }
+}
+
+/* Decides whether this call takes resource readings. Sampling state is
+ * racy by design: relaxed loads and stores, never a locked instruction. */
+static int
+perf_wanted(struct cb_perf_site *ps)
+{
+    uint32_t n;
+
+    if (ps == NULL)
+        return 0;
+    if (ps->every <= 1 || cb_load_u32(&ps->slow, CB_RELAXED))
+        return 1;
+    n = cb_load_u32(&ps->counter, CB_RELAXED) + 1;
+    cb_store_u32(&ps->counter, n, CB_RELAXED);
+    return n % ps->every == 0;
+}
+
+static void
+encode_params(struct cb_call *c, const struct cb_param *p, size_t np)
+{
+    size_t len = 0;
+
+    for (size_t i = 0; i < np; i++) {
+        uint32_t type = p[i].tag >> CB_FIELD_SHIFT, id = p[i].tag;
+        int ok;
+        if (type == CB_FIELD_STR) {
+            const char *s = p[i].u.s ? p[i].u.s : "(null)";
+            ok = put_str(c->data, &len, sizeof c->data, type, id, NULL, s,
+                         strlen(s));
+        } else {
+            ok = put_tag(c->data, &len, sizeof c->data, type, id, &p[i].u.i,
+                         8);
+        }
+        if (!ok) {
+            c->flags |= CALL_TRUNC;
+            if (type != CB_FIELD_STR)
+                break;
+        }
+    }
+    c->data_len = (uint16_t)len;
+}
+
+static inline void
+inflight_push(struct cb_thread *t, uint32_t name_id, uint64_t ts)
+{
+    struct cb_ring_header *r = t->ring;
+    uint32_t d = t->depth++;
+
+    if (d < CB_INFLIGHT_MAX) {
+        /* A seqlock over the frames: odd while a frame is rewritten, so a
+         * reader's snapshot (reader.c) never mixes two calls. */
+        cb_store_u64(&r->pushes, ++t->pushes, CB_RELAXED);
+        cb_fence(CB_RELEASE);
+        cb_store_u64(&r->frames[d].ts, ts, CB_RELAXED);
+        cb_store_u32(&r->frames[d].name_id, name_id, CB_RELAXED);
+        cb_store_u64(&r->pushes, ++t->pushes, CB_RELEASE);
+    }
+    /* Release: a reader that sees the new depth sees its frame. */
+    cb_store_u32(&r->depth, t->depth, CB_RELEASE);
+}
+
+static inline void
+inflight_pop(struct cb_thread *t)
+{
+    if (t->depth > 0)
+        t->depth--;
+    cb_store_u32(&t->ring->depth, t->depth, CB_RELAXED);
+}
+
+void
+cb__call_begin(struct cb_call *c, uint32_t *site, const char *func,
+               struct cb_perf_site *perf, const struct cb_param *p,
+               size_t np)
+{
+    struct cb_thread *t = &cb__thr;
+    uint32_t id;
+
+    c->flags = 0;
+    c->err = 0;
+    c->errmsg_len = 0;
+    c->data_len = 0;
+    c->perf_site = perf;
+    if (CB_UNLIKELY(!thread_ready(t))) {
+        c->flags = CALL_OFF;
+        return;
+    }
+    id = cb_load_u32(site, CB_RELAXED);
+    if (CB_UNLIKELY(id == 0))
+        id = cb__name_cached(site, func);
+    c->name_id = id;
+    if (np != 0)
+        encode_params(c, p, np);
+    if (CB_UNLIKELY(perf_wanted(perf))) {
+        c->flags |= CALL_PERF;
+        perf_read(&c->perf0);
+    }
+    c->parent = t->top;
+    t->top = c;
+    c->t0 = cb__now();
+    inflight_push(t, id, c->t0);
+}
+
+/* A sampled site remembers slowness: a call at least CLIPBUS_PERF_SLOW_US
+ * long makes the site measure every call until one is fast again. The
+ * slow call itself could not be measured (its start readings were not
+ * taken); its duration is still recorded. */
+static void
+perf_site_note(struct cb_perf_site *ps, uint64_t dur)
+{
+    uint32_t slow = dur >= cb__prod.perf_slow_ticks;
+
+    if (ps->every > 1 && cb_load_u32(&ps->slow, CB_RELAXED) != slow)
+        cb_store_u32(&ps->slow, slow, CB_RELAXED);
+}
+
+static size_t
+append_outcome(struct cb_call *c, uint8_t *buf, size_t cap)
+{
+    size_t len = c->data_len;
+
+    memcpy(buf, c->data, len);
+    if (c->flags & CALL_FAIL) {
+        int32_t code = c->err;
+        put_str(buf, &len, cap, CB_FIELD_ERR, 0, &code, c->errmsg,
+                c->errmsg_len);
+    }
+    if (c->flags & CALL_PERF) {
+        struct cb_perf_snap p1;
+        struct cb_perf pf;
+        struct rusage ru;
+        perf_read(&p1);
+        getrusage(RUSAGE_SELF, &ru);
+        pf.cpu_ns = p1.cpu_ns - c->perf0.cpu_ns;
+        pf.rss_delta_kb = (int64_t)p1.rss_kb - (int64_t)c->perf0.rss_kb;
+        pf.rss_kb = p1.rss_kb;
+        pf.maxrss_kb = (uint64_t)ru.ru_maxrss;
+        pf.vol_csw = p1.vol_csw - c->perf0.vol_csw;
+        pf.invol_csw = p1.invol_csw - c->perf0.invol_csw;
+        put_tag(buf, &len, cap, CB_FIELD_PERF, 0, &pf, sizeof pf);
+    }
+    return len;
+}
+
+void
+cb__call_end(struct cb_call *c)
+{
+    struct cb_thread *t = &cb__thr;
+    _Alignas(CB_CACHELINE) struct cb_record h;
+    uint8_t buf[CB__CALL_DATA + CB__ERRMSG_MAX + 64];
+    uint64_t t1;
+    size_t len;
+
+    if (c->flags & CALL_OFF)
+        return;
+    t1 = cb__now();
+    t->top = c->parent;
+    if (CB_UNLIKELY(t->ring == NULL)) /* the segment went away (fork) */
+        return;
+    inflight_pop(t);
+    head_init(&h, CB_KIND_CALL, c->name_id, c->t0);
+    h.value = t1 - c->t0;
+    h.status = (c->flags & CALL_FAIL) ? CB_STATUS_ERROR : CB_STATUS_OK;
+    if (c->flags & CALL_TRUNC)
+        h.flags |= CB_RF_TRUNCATED;
+    if (CB_UNLIKELY(c->perf_site != NULL))
+        perf_site_note(c->perf_site, h.value);
+    if (CB_LIKELY((c->flags & (CALL_FAIL | CALL_PERF)) == 0)) {
+        entry_publish(t, &h, c->data, c->data_len);
+        return;
+    }
+    len = append_outcome(c, buf, sizeof buf);
+    entry_publish(t, &h, buf, len);
+}
+
+int
+cb_fail(int code, const char *fmt, ...)
+{
+    struct cb_call *c = cb__thr.top;
+    va_list ap;
+    int n;
+
+    if (c == NULL)
+        return code;
+    c->flags |= CALL_FAIL;
+    c->err = code;
+    va_start(ap, fmt);
+    n = vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    c->errmsg_len = (uint16_t)((size_t)n < sizeof c->errmsg
+                                   ? (size_t)n
+                                   : sizeof c->errmsg - 1);
+    return code;
+}
+
+/* ========================================================================
+ * Sessions and progress (Req 1.4)
+ * ======================================================================== */
+#define STEP_ADVANCE 0
+#define STEP_BEGIN   1
+#define STEP_END     2
+
+static void
+emit_progress(struct cb_thread *t, uint32_t name_id, double delta,
+              uint16_t what)
+{
+    _Alignas(CB_CACHELINE) struct cb_record h;
+
+    head_init(&h, CB_KIND_PROGRESS, name_id, cb__now());
+    memcpy(&h.value, &delta, sizeof delta);
+    h.status = what;
+    entry_publish(t, &h, NULL, 0);
+}
+
+uint32_t
+cb_session_begin(const char *name, double total_weight)
+{
+    struct cb_thread *t = &cb__thr;
+    _Alignas(CB_CACHELINE) struct cb_record h;
+    uint32_t id;
+
+    if (!thread_ready(t))
+        return 0;
+    id = (uint32_t)cb_faa_u64(&cb__prod.hdr->sessions, 1) + 1;
+    cb_store_u32(&cb__prod.session, id, CB_RELAXED);
+    head_init(&h, CB_KIND_SESSION_BEGIN, cb_name_intern(name ? name : "?"),
+              cb__now());
+    if (!(total_weight > 0))
+        total_weight = 1;
+    memcpy(&h.value, &total_weight, sizeof total_weight);
+    entry_publish(t, &h, NULL, 0);
+    return id;
+}
+
+void
+cb_session_end(int status)
+{
+    struct cb_thread *t = &cb__thr;
+    _Alignas(CB_CACHELINE) struct cb_record h;
+
+    if (!thread_ready(t))
+        return;
+    head_init(&h, CB_KIND_SESSION_END, 0, cb__now());
+    h.status = (uint16_t)status;
+    entry_publish(t, &h, NULL, 0);
+    cb_store_u32(&cb__prod.session, 0, CB_RELAXED);
+}
+
+/* Reports `delta` session units done in step s and its ancestors. */
+static void
+step_add(struct cb_step *s, double delta)
+{
+    for (; s != NULL; s = s->parent)
+        s->emitted += delta;
+}
+
+void
+cb__step_begin(struct cb_step *s, uint32_t *site, const char *func,
+               double weight)
+{
+    struct cb_thread *t = &cb__thr;
+    struct cb_step *p = t->step;
+    uint32_t id;
+
+    s->parent = p;
+    s->sub_total = 0;
+    s->emitted = 0;
+    s->session = 0;
+    if (!thread_ready(t)) {
+        s->abs = -1; /* off */
+        return;
+    }
+    id = cb_load_u32(site, CB_RELAXED);
+    if (id == 0)
+        id = cb__name_cached(site, func);
+    s->name_id = id;
+    if (!(weight > 0))
+        weight = 0;
+    if (p == NULL)
+        s->abs = weight;
+    else if (p->sub_total > 0 && p->abs > 0)
+        s->abs = weight / p->sub_total * p->abs;
+    else
+        s->abs = 0;
+    /* A nested step never claims more than what its parent has left. */
+    if (p != NULL && s->abs > p->abs - p->emitted)
+        s->abs = p->abs - p->emitted > 0 ? p->abs - p->emitted : 0;
+    t->step = s;
+    emit_progress(t, id, 0, STEP_BEGIN);
+}
+
+void
+cb__step_end(struct cb_step *s)
+{
+    struct cb_thread *t = &cb__thr;
+    double rest;
+
+    if (s->abs < 0)
+        return;
+    t->step = s->parent;
+    if (t->ring == NULL)
+        return;
+    rest = s->abs - s->emitted;
+    if (rest < 0)
+        rest = 0;
+    step_add(s, rest);
+    emit_progress(t, s->name_id, rest, STEP_END);
+}
+
+void
+cb_progress_total(double sub_total)
+{
+    struct cb_step *s = cb__thr.step;
+
+    if (s != NULL && sub_total > 0)
+        s->sub_total = sub_total;
+}
+
+void
+cb_progress(double units)
+{
+    struct cb_thread *t = &cb__thr;
+    struct cb_step *s = t->step;
+    double delta = units;
+
+    if (!(units > 0) || !thread_ready(t))
+        return;
+    if (s != NULL) {
+        if (s->abs < 0 || !(s->sub_total > 0))
+            return;
+        delta = units / s->sub_total * s->abs;
+        if (delta > s->abs - s->emitted)
+            delta = s->abs - s->emitted;
+        if (!(delta > 0))
+            return;
+        step_add(s, delta);
+    }
+    emit_progress(t, s ? s->name_id : 0, delta, STEP_ADVANCE);
+}
+
+/* ========================================================================
+ * Metrics and log
+ * ======================================================================== */
+static void
+metric_emit(int kind, uint32_t name_id, uint64_t bits, const char *labels)
+{
+    struct cb_thread *t = &cb__thr;
+    _Alignas(CB_CACHELINE) struct cb_record h;
+    uint8_t data[4];
+    size_t len = 0;
+
+    if (CB_UNLIKELY(!thread_ready(t)))
+        return;
+    head_init(&h, (uint16_t)kind, name_id, cb__now());
+    h.value = bits;
+    if (labels != NULL) {
+        uint32_t lid = cb__intern(labels, strlen(labels));
+        put_tag(data, &len, sizeof data, CB_FIELD_LABELS, lid, NULL, 0);
+    }
+    entry_publish(t, &h, data, len);
+}
+
+void
+cb__metric_i(int kind, uint32_t name_id, int64_t v, const char *labels)
+{
+    metric_emit(kind, name_id, (uint64_t)v, labels);
+}
+
+void
+cb__metric_d(int kind, uint32_t name_id, double v, const char *labels)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &v, sizeof bits);
+    metric_emit(kind, name_id, bits, labels);
+}
+
+void
+cb_log(int level, const char *fmt, ...)
+{
+    struct cb_thread *t = &cb__thr;
+    _Alignas(CB_CACHELINE) struct cb_record h;
+    char msg[CB_NAME_LEN_MAX + 1];
+    uint8_t data[CB_NAME_LEN_MAX + 16];
+    size_t len = 0;
+    va_list ap;
+    int n;
+
+    if (!thread_ready(t))
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    head_init(&h, CB_KIND_LOG, t->top ? t->top->name_id : 0, cb__now());
+    h.status = (uint16_t)level;
+    if ((size_t)n >= sizeof msg) {
+        n = (int)sizeof msg - 1;
+        h.flags |= CB_RF_TRUNCATED;
+    }
+    put_str(data, &len, sizeof data, CB_FIELD_STR, 0, NULL, msg, (size_t)n);
+    entry_publish(t, &h, data, len);
+}
+
+static void
+publish_thread_record(struct cb_thread *t)
+{
+    _Alignas(CB_CACHELINE) struct cb_record h;
+    uint8_t data[4 + 4 + 4 + 2 + CB_THREAD_NAME_MAX];
+    size_t len = 0;
+
+    head_init(&h, CB_KIND_THREAD, 0, cb__now());
+    put_tag(data, &len, sizeof data, CB_FIELD_TID, 0, &t->tid, 4);
+    put_str(data, &len, sizeof data, CB_FIELD_STR, 0, NULL,
+            t->ring->thread_name, strnlen(t->ring->thread_name,
+                                          CB_THREAD_NAME_MAX));
+    entry_publish(t, &h, data, len);
+}
+
+/* ========================================================================
+ * Fork and exit
+ * ======================================================================== */
+static void
+at_fork_prepare(void)
+{
+    lock_or_die();
+}
+
+static void
+at_fork_parent(void)
+{
+    unlock_or_die();
+}
+
+/* The child must never write the parent's rings: they share the mapping.
+ * It forgets its ring and opens its own segment on its first record,
+ * copying the parent's name table (kept mapped until then) so ids cached
+ * in statics keep their meaning. */
+static void
+at_fork_child(void)
+{
+    struct cb_thread *t = &cb__thr;
+
+    pthread_mutex_init(&cb__prod.lock, NULL);
+    t->ring = NULL;
+    t->depth = 0;
+    t->unringed = 0;
+    if (cb__prod.state == CB_PROD_OPEN) {
+        cb__prod.fork_base = cb__prod.base;
+        cb__prod.fork_size = cb__prod.size;
+        if (cb__prod.fd >= 0)
+            close(cb__prod.fd);
+        cb__prod.fd = -1;
+        cb__prod.base = NULL;
+        cb__prod.hdr = NULL;
+        cb__prod.state = CB_PROD_UNOPENED;
+    }
+    cb__prod.session = 0;
+}
