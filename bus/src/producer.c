@@ -383,7 +383,8 @@ entry_publish(struct cb_thread *t, struct cb_record *h, const uint8_t *data,
     }
     h->ext = (uint8_t)ext;
     h->data_len = (uint16_t)len;
-    memcpy(h->data, data, first);
+    if (first != 0) /* data may be NULL when len is 0 */
+        memcpy(h->data, data, first);
     ring_put(t, h);
     for (size_t i = 1; i <= ext; i++) {
         _Alignas(CB_CACHELINE) struct cb_record_cont c;
@@ -418,7 +419,8 @@ put_tag(uint8_t *buf, size_t *len, size_t cap, uint32_t type, uint32_t id,
     if (*len + 4 + vlen > cap)
         return 0;
     memcpy(buf + *len, &tag, 4);
-    memcpy(buf + *len + 4, v, vlen);
+    if (vlen != 0) /* v may be NULL for value-less fields */
+        memcpy(buf + *len + 4, v, vlen);
     *len += 4 + vlen;
     return 1;
 }
