@@ -1,0 +1,281 @@
+/*
+ * cmd_tail.c -- `clipbus tail`: a consumer that prints every event of a
+ * bus, as readable lines or as JSON lines (docs/tail-jsonl.md).
+ *
+ * It is an ordinary reader (cb_bus_open, program "clipbus-tail"), so it
+ * shows up in `clipbus status` with its lag and losses. It never unlinks
+ * producer segments (no_gc): removing them is `clipbus gc`'s job, and a
+ * debugging aid must not take records away from other consumers.
+ *
+ * Loop: poll; when nothing came, either wait (cb_bus_wait sleeps in short
+ * steps: no spinning) or, with --no-follow, count idle passes and stop
+ * after a few in a row, i.e. once every producer present is drained.
+ * SIGINT/SIGTERM end the loop; cb_bus_close() then removes the status
+ * segment. A failed write to stdout (EPIPE from `| head`) ends it quietly.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tail.h"
+
+#define CMD "tail"
+#define IDLE_PASSES 3     /* --no-follow: empty polls in a row to stop */
+#define WAIT_MS     200   /* follow: longest sleep between polls */
+
+struct tail_opts {
+    const char *bus;
+    int jsonl;
+    int from;
+    int follow;
+    int utc;
+    uint64_t count;       /* 0: no limit */
+    unsigned kinds;       /* mask over enum tail_type */
+    const char *grep;
+};
+
+struct tail_ctx {
+    const struct tail_opts *o;
+    struct sbuf line;
+    uint64_t printed;
+    int stop;             /* count reached, or stdout failed */
+};
+
+static volatile sig_atomic_t got_signal;
+
+/* clang-format off */
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+"Usage: clipbus tail [--bus NAME] [--jsonl] [--from oldest|now]\n"
+"                    [-f | --follow | --no-follow] [--count N]\n"
+"                    [--kind LIST] [--grep TEXT] [--utc]\n"
+"Print every event of a bus as one line: records of every producer\n"
+"(calls, sessions, progress, metrics, logs, threads), losses, producers\n"
+"appearing, exiting or dying, and segments that cannot be read.\n"
+"\n"
+"  --bus NAME        the bus (default: $CLIPBUS_BUS, else \"default\")\n"
+"  --jsonl           one JSON object per line (fields: docs/tail-jsonl.md)\n"
+"  --from oldest     start with the oldest record still in each ring\n"
+"                    (default)\n"
+"  --from now        skip what running producers published before now\n"
+"                    (producers that start later are read from their start)\n"
+"  -f, --follow      keep waiting for new events until SIGINT/SIGTERM\n"
+"                    (default)\n"
+"  --no-follow       stop once every producer present is drained\n"
+"  --count N         stop after printing N events\n"
+"  --kind LIST       print only these types, comma-separated: call, log,\n"
+"                    thread, session (session_begin, session_end),\n"
+"                    progress, metric (count, gauge, observe), loss,\n"
+"                    producer (producer_new, producer_exit, producer_died),\n"
+"                    bad (bad_segment)\n"
+"  --grep TEXT       print only lines containing TEXT (matched against the\n"
+"                    printed line, JSON or text)\n"
+"  --utc             times in UTC (text output; JSON is always UTC)\n"
+"  -h, --help        this text\n"
+"\n"
+"Line format: TIME PID rRING/TID [sSESSION] TYPE NAME DETAILS, e.g.\n"
+"  2024-05-01T12:00:00.123+02:00 4242 r0/4242 s1 call     fetch_page 1.52 ms ok page=3\n"
+"\n"
+"Exit status: 0 ok (also when stdout was closed by the reader of a pipe);\n"
+"1 the bus could not be opened; 2 usage error.\n");
+}
+/* clang-format on */
+
+static void
+on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static int
+on_event(void *arg, const struct cb_event *ev)
+{
+    struct tail_ctx *c = arg;
+    const struct tail_opts *o = c->o;
+    enum tail_type t = tail_type_of(ev);
+    uint64_t now;
+
+    if (c->stop)
+        return 1;
+    if (!(o->kinds & (1u << t)))
+        return 0;
+    now = cli_real_ns();
+    sb_reset(&c->line);
+    if (o->jsonl) {
+        json_t *j = tail_json(ev, now);
+        char *s = json_dumps(j, JSON_COMPACT);
+        if (s != NULL)
+            sb_add(&c->line, s, strlen(s));
+        free(s);
+        json_decref(j);
+    } else {
+        tail_line(&c->line, ev, now, o->utc);
+    }
+    if (c->line.len == 0)
+        return 0;
+    if (o->grep != NULL &&
+        memmem(c->line.p, c->line.len, o->grep, strlen(o->grep)) == NULL)
+        return 0;
+    if (cli_out_line(c->line.p, c->line.len) != 0) {
+        c->stop = 1;
+        return 1;
+    }
+    c->printed++;
+    if (o->count != 0 && c->printed >= o->count) {
+        c->stop = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int
+parse(int argc, char **argv, struct tail_opts *o)
+{
+    enum { O_JSONL = 256, O_FROM, O_NOFOLLOW, O_COUNT, O_KIND, O_GREP, O_UTC,
+           O_BUS };
+    static const struct option longs[] = {
+        {"bus", required_argument, NULL, O_BUS},
+        {"jsonl", no_argument, NULL, O_JSONL},
+        {"from", required_argument, NULL, O_FROM},
+        {"follow", no_argument, NULL, 'f'},
+        {"no-follow", no_argument, NULL, O_NOFOLLOW},
+        {"count", required_argument, NULL, O_COUNT},
+        {"kind", required_argument, NULL, O_KIND},
+        {"grep", required_argument, NULL, O_GREP},
+        {"utc", no_argument, NULL, O_UTC},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char bad[64];
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hf", longs, NULL)) != -1) {
+        switch (c) {
+        case O_BUS:
+            o->bus = optarg;
+            break;
+        case O_JSONL:
+            o->jsonl = 1;
+            break;
+        case O_FROM:
+            if (strcmp(optarg, "oldest") == 0)
+                o->from = CB_FROM_OLDEST;
+            else if (strcmp(optarg, "now") == 0)
+                o->from = CB_FROM_NOW;
+            else
+                return cli_usage_error(CMD, "--from '%s': expected oldest or "
+                                       "now", optarg);
+            break;
+        case 'f':
+            o->follow = 1;
+            break;
+        case O_NOFOLLOW:
+            o->follow = 0;
+            break;
+        case O_COUNT:
+            if (cli_parse_u64(optarg, 1, UINT64_MAX, &o->count) != 0)
+                return cli_usage_error(CMD, "--count '%s': expected a whole "
+                                       "number >= 1", optarg);
+            break;
+        case O_KIND:
+            o->kinds = tail_kind_mask(optarg, bad, sizeof bad);
+            if (o->kinds == 0)
+                return cli_usage_error(CMD, "--kind: unknown type '%s'", bad);
+            break;
+        case O_GREP:
+            o->grep = optarg;
+            break;
+        case O_UTC:
+            o->utc = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        case ':':
+            return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(CMD, "unknown option '%s'",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static void
+signals_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: sleeps end early */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Polls until done. Returns CLI_OK. */
+static int
+run(struct cb_bus *bus, struct tail_ctx *c)
+{
+    const struct tail_opts *o = c->o;
+    int idle = 0;
+
+    while (!got_signal && !c->stop) {
+        long n = cb_bus_poll(bus, on_event, c, 0);
+        if (c->stop || cli_out_flush() != 0)
+            break;
+        if (n > 0) {
+            idle = 0;
+            continue;
+        }
+        if (!o->follow) {
+            if (++idle >= IDLE_PASSES)
+                break;
+            /* Gives a writer caught mid-entry time to finish it. */
+            cb_bus_wait(bus, 2);
+            continue;
+        }
+        cb_bus_wait(bus, WAIT_MS);
+    }
+    return CLI_OK;
+}
+
+int
+cmd_tail(int argc, char **argv)
+{
+    struct tail_opts o = {.from = CB_FROM_OLDEST, .follow = 1,
+                          .kinds = (1u << TT_COUNT_) - 1};
+    struct tail_ctx c = {.o = &o};
+    struct cb_bus_opts bo = {0};
+    struct cb_bus *bus;
+    const char *name;
+    int rc = parse(argc, argv, &o);
+
+    if (rc != 0)
+        return rc < 0 ? CLI_OK : rc;
+    if ((name = cli_bus(CMD, o.bus)) == NULL)
+        return CLI_USAGE;
+    bo.program = "clipbus-tail";
+    bo.from = o.from;
+    bo.no_gc = 1;
+    signals_install();
+    rc = cb_bus_open(name, &bo, &bus);
+    if (rc != 0) {
+        fprintf(stderr, "clipbus tail: cannot open bus \"%s\": %s\n", name,
+                cb_strerror(rc));
+        return CLI_PROBLEM;
+    }
+    cb_bus_set_sink_state(bus, o.jsonl ? "stdout jsonl" : "stdout text");
+    rc = run(bus, &c);
+    cb_bus_close(bus);
+    sb_free(&c.line);
+    return rc;
+}

@@ -1,0 +1,339 @@
+/*
+ * out.c -- text and JSON output of the clipbus tool.
+ *
+ * Everything printed may come from a segment, i.e. from bytes another
+ * process wrote: names, parameters, log lines. Two rules keep the output
+ * safe whatever those bytes are:
+ *  - human text goes through sb_add_escaped(): one event is always one
+ *    line, and no escape sequence reaches the terminal;
+ *  - JSON strings go through cli_json_text(): jansson refuses invalid
+ *    UTF-8 (json_stringn returns NULL), so invalid bytes are replaced by
+ *    U+FFFD first and the document is always valid.
+ * stdout errors are sticky: after EPIPE every write returns -1 and the
+ * commands stop without a message (`clipbus tail | head` is normal use).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* ------------------------------------------------------------------------
+ * Text buffer
+ * ------------------------------------------------------------------------ */
+static int
+sb_grow(struct sbuf *b, size_t extra)
+{
+    size_t cap;
+    char *np;
+
+    if (b->failed)
+        return -1;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    np = realloc(b->p, cap);
+    if (np == NULL) {
+        b->failed = 1;
+        return -1;
+    }
+    b->p = np;
+    b->cap = cap;
+    return 0;
+}
+
+void
+sb_reset(struct sbuf *b)
+{
+    b->len = 0;
+    b->failed = 0;
+    if (b->p != NULL)
+        b->p[0] = '\0';
+}
+
+void
+sb_free(struct sbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (sb_grow(b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void
+sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || sb_grow(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+const char *
+sb_str(const struct sbuf *b)
+{
+    return b->p ? b->p : "";
+}
+
+/* Length of the valid UTF-8 sequence at s[0, n), or 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t
+utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    uint32_t c = s[0], min;
+    size_t len;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, c &= 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, c &= 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, c &= 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3fu);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+void
+sb_add_escaped(struct sbuf *b, const char *s, size_t n, int quote)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < n) {
+        uint32_t cp;
+        size_t l = utf8_len(u + i, n - i, &cp);
+        if (l == 0) {
+            sb_printf(b, "\\x%02x", u[i]);
+            i++;
+            continue;
+        }
+        if (cp == '\\' || (quote && cp == '"')) {
+            sb_add(b, "\\", 1);
+            sb_add(b, s + i, 1);
+        } else if (cp == '\n') {
+            sb_add(b, "\\n", 2);
+        } else if (cp == '\t') {
+            sb_add(b, "\\t", 2);
+        } else if (cp == '\r') {
+            sb_add(b, "\\r", 2);
+        } else if (cp < 0x20 || cp == 0x7f) {
+            sb_printf(b, "\\x%02x", (unsigned)cp);
+        } else if (cp >= 0x80 && cp < 0xa0) {
+            sb_printf(b, "\\u%04x", (unsigned)cp); /* C1 controls */
+        } else {
+            sb_add(b, s + i, l);
+        }
+        i += l;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Durations, sizes, times
+ * ------------------------------------------------------------------------ */
+char *
+fmt_dur(char *buf, size_t len, uint64_t ns)
+{
+    uint64_t s = ns / 1000000000u;
+
+    if (ns < 1000u)
+        snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+    else if (ns < 1000000u)
+        snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+    else if (ns < 1000000000u)
+        snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+    else if (ns < UINT64_C(60000000000))
+        snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+    else if (s < 3600u)
+        snprintf(buf, len, "%llum%02llus", (unsigned long long)(s / 60),
+                 (unsigned long long)(s % 60));
+    else if (s < 86400u)
+        snprintf(buf, len, "%lluh%02llum", (unsigned long long)(s / 3600),
+                 (unsigned long long)(s % 3600 / 60));
+    else
+        snprintf(buf, len, "%llud%02lluh", (unsigned long long)(s / 86400),
+                 (unsigned long long)(s % 86400 / 3600));
+    return buf;
+}
+
+char *
+fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+    if (bytes < 1024u)
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+    else if (bytes < 1024u * 1024u)
+        snprintf(buf, len, "%.1f KiB", (double)bytes / 1024.0);
+    else if (bytes < UINT64_C(1) << 30)
+        snprintf(buf, len, "%.1f MiB", (double)bytes / 1048576.0);
+    else
+        snprintf(buf, len, "%.1f GiB", (double)bytes / 1073741824.0);
+    return buf;
+}
+
+char *
+fmt_time(char *buf, size_t len, uint64_t wall_ns, int utc)
+{
+    time_t t = (time_t)(wall_ns / 1000000000u);
+    unsigned ms = (unsigned)(wall_ns % 1000000000u / 1000000u);
+    struct tm tm;
+    char base[32], zone[8];
+
+    if ((utc ? gmtime_r(&t, &tm) : localtime_r(&t, &tm)) == NULL) {
+        snprintf(buf, len, "@%llu", (unsigned long long)wall_ns);
+        return buf;
+    }
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (utc) {
+        snprintf(buf, len, "%s.%03uZ", base, ms);
+        return buf;
+    }
+    /* %z gives "+0200"; ISO 8601 extended format wants "+02:00". */
+    strftime(zone, sizeof zone, "%z", &tm);
+    if (strlen(zone) == 5)
+        snprintf(buf, len, "%s.%03u%.3s:%.2s", base, ms, zone, zone + 3);
+    else
+        snprintf(buf, len, "%s.%03u%s", base, ms, zone);
+    return buf;
+}
+
+/* ------------------------------------------------------------------------
+ * JSON
+ * ------------------------------------------------------------------------ */
+json_t *
+cli_json_text(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    struct sbuf b = {0};
+    json_t *j;
+    size_t i = 0;
+
+    if (s == NULL)
+        return json_null();
+    while (i < n) {
+        uint32_t cp;
+        size_t l = utf8_len(u + i, n - i, &cp);
+        if (l == 0) {
+            sb_add(&b, "\xef\xbf\xbd", 3); /* U+FFFD */
+            i++;
+        } else {
+            sb_add(&b, s + i, l);
+            i += l;
+        }
+    }
+    j = b.failed ? NULL : json_stringn(b.p ? b.p : "", b.len);
+    sb_free(&b);
+    return j;
+}
+
+json_t *
+cli_json_str(const char *s)
+{
+    return cli_json_text(s, s ? strlen(s) : 0);
+}
+
+json_t *
+cli_json_u64(uint64_t v)
+{
+    return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+json_t *
+cli_json_real(double d)
+{
+    json_t *j = json_real(d); /* NULL for NaN and infinities */
+
+    return j ? j : json_null();
+}
+
+/* ------------------------------------------------------------------------
+ * stdout
+ * ------------------------------------------------------------------------ */
+static int out_failed;
+
+void
+cli_out_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int
+cli_out_line(const char *s, size_t n)
+{
+    if (out_failed)
+        return -1;
+    if (fwrite(s, 1, n, stdout) != n || putchar('\n') == EOF) {
+        out_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+int
+cli_out_json(const json_t *j, int indent)
+{
+    size_t flags = indent ? JSON_INDENT(indent) : JSON_COMPACT;
+    char *s = json_dumps(j, flags | JSON_ENCODE_ANY);
+    int rc;
+
+    if (s == NULL) {
+        fprintf(stderr, "clipbus: cannot encode JSON (out of memory?)\n");
+        return -1;
+    }
+    rc = cli_out_line(s, strlen(s));
+    free(s);
+    return rc;
+}
+
+int
+cli_out_flush(void)
+{
+    if (out_failed)
+        return -1;
+    if (fflush(stdout) != 0) {
+        out_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+int
+cli_out_failed(void)
+{
+    return out_failed;
+}
