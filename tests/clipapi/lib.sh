@@ -69,30 +69,33 @@ gen_corpus() {
 # file_pages DIR SNAP CHANNEL: all clips of a channel's page files, in
 # page order, as one JSON array.
 file_pages() {
-    local dir=$1/snap-$(printf %03d "$2")/clips/$3 n=1 files=()
-    while [ -f "$dir/page-$n.json" ]; do
-        files+=("$dir/page-$n.json")
-        n=$((n + 1))
-    done
-    jq -s '[.[].data[]]' "${files[@]}"
+    pages_in_order "$1/snap-$(printf %03d "$2")/clips/$3/page" |
+        xargs jq -s '[.[].data[]]'
 }
 
-# served_pages BASEURL CHANNEL FIRST OUT: follows the cursors of
-# /helix/clips, writes every clip as one JSON array to OUT; sets NPAGES.
+# served_pages BASEURL CHANNEL FIRST PREFIX: follows the cursors of
+# /helix/clips, saving page n as PREFIX-<n>.json; sets NPAGES.
 served_pages() {
-    local base=$1 ch=$2 first=$3 dest=$4 cursor="" url page out
-    out=$TMP/served.lines
-    : >"$out"
+    local base=$1 ch=$2 first=$3 prefix=$4 cursor="" url
     NPAGES=0
     while :; do
         url="$base/helix/clips?broadcaster_id=$ch&first=$first"
         [ -n "$cursor" ] && url="$url&after=$cursor"
-        page=$(curl -sf --max-time 10 "$url") || fail "GET $url failed"
         NPAGES=$((NPAGES + 1))
-        jq -c '.data[]' <<<"$page" >>"$out"
-        cursor=$(jq -r '.pagination.cursor // empty' <<<"$page")
+        curl -sf --max-time 10 -o "$prefix-$NPAGES.json" "$url" ||
+            fail "GET $url failed"
+        cursor=$(jq -r '.pagination.cursor // empty' "$prefix-$NPAGES.json")
         [ -n "$cursor" ] || break
         [ "$NPAGES" -lt 1000 ] || fail "cursor loop for $ch"
     done
-    jq -s '.' "$out" >"$dest"
+}
+
+# pages_in_order PREFIX: the files PREFIX-1.json, PREFIX-2.json, ... that
+# exist, in page order.
+pages_in_order() {
+    local n=1
+    while [ -f "$1-$n.json" ]; do
+        echo "$1-$n.json"
+        n=$((n + 1))
+    done
 }

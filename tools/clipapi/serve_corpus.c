@@ -27,7 +27,14 @@ load_json(const char *path)
     json_error_t err;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
 
-    if (j == NULL)
+    /* line is -1 when the file could not be opened: err.text then names
+     * the file and errno already. */
+    if (j == NULL && err.line < 0)
+        fprintf(stderr,
+                SV_PROG ": %s; is --corpus a clipapi-gen output "
+                        "directory?\n",
+                err.text);
+    else if (j == NULL)
         fprintf(stderr, SV_PROG ": %s:%d:%d: %s\n", path, err.line, err.column,
                 err.text);
     return j;
