@@ -3,9 +3,11 @@
  * bus, as readable lines or as JSON lines (docs/tail-jsonl.md).
  *
  * It is an ordinary reader (cb_bus_open, program "clipbus-tail"), so it
- * shows up in `clipbus status` with its lag and losses. It never unlinks
- * producer segments (no_gc): removing them is `clipbus gc`'s job, and a
- * debugging aid must not take records away from other consumers.
+ * shows up in `clipbus status` with its lag and losses, and like every
+ * consumer it removes the segment of an ended producer once it has read
+ * it all and the grace period (60 s) has passed. (It cannot simply leave
+ * them: with no_gc the bus forgets a segment after the grace period and
+ * then attaches it again as a new producer, printing it all twice.)
  *
  * Loop: poll; when nothing came, either wait (cb_bus_wait sleeps in short
  * steps: no spinning) or, with --no-follow, count idle passes and stop
@@ -39,6 +41,8 @@ struct tail_opts {
 struct tail_ctx {
     const struct tail_opts *o;
     struct sbuf line;
+    const struct cb_segment **seen; /* producers with a producer_new line */
+    size_t nseen, capseen;
     uint64_t printed;
     int stop;             /* count reached, or stdout failed */
 };
@@ -91,10 +95,66 @@ on_signal(int sig)
     got_signal = sig;
 }
 
+static int print_event(struct tail_ctx *c, const struct cb_event *ev);
+
+/* Remembers seg as announced; 1 if it was new. A segment pointer is
+ * valid as a key while the bus keeps the producer attached; tail keeps
+ * them attached until their grace period ends, and then the producer is
+ * forgotten with its segment (cb_bus_poll reports its exit first). */
+static int
+seen_add(struct tail_ctx *c, const struct cb_segment *seg)
+{
+    for (size_t i = 0; i < c->nseen; i++)
+        if (c->seen[i] == seg)
+            return 0;
+    if (c->nseen == c->capseen) {
+        size_t cap = c->capseen ? 2 * c->capseen : 16;
+        const struct cb_segment **nv = realloc(c->seen, cap * sizeof *nv);
+        if (nv == NULL)
+            return 1; /* announce again later rather than never */
+        c->seen = nv;
+        c->capseen = cap;
+    }
+    c->seen[c->nseen++] = seg;
+    return 1;
+}
+
+static void
+seen_drop(struct tail_ctx *c, const struct cb_segment *seg)
+{
+    for (size_t i = 0; i < c->nseen; i++)
+        if (c->seen[i] == seg) {
+            c->seen[i] = c->seen[--c->nseen];
+            return;
+        }
+}
+
+/* The bus callback. cb_bus_poll() reports CB_EV_PRODUCER_NEW only for
+ * producers its own scan found (not those found by cb_bus_open() or by
+ * the scan inside cb_bus_wait()), so tail announces every producer itself
+ * before its first event and drops the library's duplicate. */
 static int
 on_event(void *arg, const struct cb_event *ev)
 {
     struct tail_ctx *c = arg;
+    int rc = 0;
+
+    if (ev->seg != NULL && seen_add(c, ev->seg)) {
+        struct cb_event nev = {.type = CB_EV_PRODUCER_NEW, .seg = ev->seg};
+        rc = print_event(c, &nev);
+    } else if (ev->type == CB_EV_PRODUCER_NEW) {
+        return 0;
+    }
+    if (rc == 0 && ev->type != CB_EV_PRODUCER_NEW)
+        rc = print_event(c, ev);
+    if (ev->type == CB_EV_PRODUCER_EXIT || ev->type == CB_EV_PRODUCER_DIED)
+        seen_drop(c, ev->seg);
+    return rc;
+}
+
+static int
+print_event(struct tail_ctx *c, const struct cb_event *ev)
+{
     const struct tail_opts *o = c->o;
     enum tail_type t = tail_type_of(ev);
     uint64_t now;
@@ -221,6 +281,21 @@ signals_install(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* cb_bus_poll() reports CB_EV_PRODUCER_NEW only for producers found after
+ * cb_bus_open(); those attached by the open itself get theirs here, so
+ * every producer has a producer_new line before its records. */
+static void
+announce(struct cb_bus *bus, struct tail_ctx *c)
+{
+    struct cb_segment *seg;
+
+    for (size_t i = 0; (seg = cb_bus_producer(bus, i)) != NULL; i++) {
+        struct cb_event ev = {.type = CB_EV_PRODUCER_NEW, .seg = seg};
+        if (on_event(c, &ev) != 0)
+            break;
+    }
+}
+
 /* Polls until done. Returns CLI_OK. */
 static int
 run(struct cb_bus *bus, struct tail_ctx *c)
@@ -265,7 +340,6 @@ cmd_tail(int argc, char **argv)
         return CLI_USAGE;
     bo.program = "clipbus-tail";
     bo.from = o.from;
-    bo.no_gc = 1;
     signals_install();
     rc = cb_bus_open(name, &bo, &bus);
     if (rc != 0) {
@@ -274,8 +348,10 @@ cmd_tail(int argc, char **argv)
         return CLI_PROBLEM;
     }
     cb_bus_set_sink_state(bus, o.jsonl ? "stdout jsonl" : "stdout text");
+    announce(bus, &c);
     rc = run(bus, &c);
     cb_bus_close(bus);
     sb_free(&c.line);
+    free(c.seen);
     return rc;
 }

@@ -621,6 +621,9 @@ json_entry(json_t *j, const struct cb_entry *e, enum tail_type t)
         set_status(j, "level", log_level(h->status), h->status);
         json_object_set_new(j, "message", json_string(""));
         break;
+    case TT_THREAD:
+        json_object_set_new(j, "thread_name", json_string(""));
+        break;
     default:
         json_object_set_new(j, "kind_code", json_integer(h->kind));
         break;
