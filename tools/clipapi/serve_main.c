@@ -290,7 +290,9 @@ write_atomic(const char *path, const char *text)
 
 /* libmicrohttpd's own messages (client resets, closed connections): only
  * with --verbose, they are routine for a fault injector. */
-static void
+/* The format attribute tells -Wformat-nonliteral that fmt is checked at
+ * libmicrohttpd's call sites. */
+__attribute__((format(printf, 2, 0))) static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
     const struct sv_server *s = cls;
