@@ -122,10 +122,11 @@ t0=$(date +%s)
 log "bench_publish ${short_flag[*]}"
 # shellcheck disable=SC2086
 "$bin/bench_publish" "${short_flag[@]}" --lttng-count --tmpdir "$work" \
-  ${BENCH_PUBLISH_ARGS:-} | tee -a "$jsonl"
+  ${BENCH_PUBLISH_ARGS:-} | tee -a "$jsonl" || log "bench_publish failed (status $?); going on"
 log "bench_throughput ${short_flag[*]}"
 # shellcheck disable=SC2086
-"$bin/bench_throughput" "${short_flag[@]}" ${BENCH_THROUGHPUT_ARGS:-} | tee -a "$jsonl"
+"$bin/bench_throughput" "${short_flag[@]}" ${BENCH_THROUGHPUT_ARGS:-} | tee -a "$jsonl" \
+  || log "bench_throughput failed (status $?); going on"
 t1=$(date +%s)
 log "all results in $jsonl ($((t1 - t0)) s)"
 
