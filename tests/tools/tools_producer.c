@@ -112,6 +112,8 @@ static void *
 worker(void *arg)
 {
     (void)arg;
+    /* Named before its first record: the THREAD record carries the name. */
+    pthread_setname_np(pthread_self(), "worker");
     for (int i = 0; i < 2; i++)
         worker_call(i);
     return NULL;
@@ -162,7 +164,6 @@ emit_all(int calls, int threads)
             fprintf(stderr, "tools_producer: pthread_create failed\n");
             exit(1);
         }
-        pthread_setname_np(t, "worker");
         pthread_join(t, NULL);
     }
 }
