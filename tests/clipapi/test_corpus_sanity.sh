@@ -22,29 +22,34 @@ jq -e '[.channels[].follower_count] | (min < 1000) and (max > 1000000)
 # Every page: at most 100 clips, exactly the Helix clip fields, a
 # cursor to page n+1 exactly when that file exists, views not increasing.
 HELIX='["id","url","embed_url","broadcaster_id","broadcaster_name","creator_id","creator_name","video_id","game_id","language","title","view_count","created_at","thumbnail_url","duration","vod_offset","is_featured"]'
+# One jq pass over all pages prints: file, verdict or cursor, first and
+# last view count; the loop then checks the cursor chain and the view order
+# across pages.
+find "$D" -path '*/clips/*/page-*.json' -print0 |
+    xargs -0 jq -r --argjson keys "$HELIX" '[input_filename,
+        (if (.data | length) > 100 then "too-many-clips"
+         elif (.data | all(keys_unsorted == $keys) | not) then "bad-keys"
+         elif ([.data[].view_count] | . != (sort | reverse)) then "not-in-view-order"
+         else (.pagination.cursor // "none") end),
+        (.data[0].view_count // -1), (.data[-1].view_count // -1)] | @tsv' \
+    >"$TMP/pages.tsv"
 multi=0
-for sd in "$D"/snap-*; do
-    for cd in "$sd"/clips/*; do
-        n=1
-        while [ -f "$cd/page-$n.json" ]; do
-            next=$(jq -r --argjson keys "$HELIX" '
-                if (.data | length) > 100 then "too many clips"
-                elif (.data | all(keys_unsorted == $keys) | not) then "bad keys"
-                else (.pagination.cursor // "none") end' "$cd/page-$n.json")
-            if [ -f "$cd/page-$((n + 1)).json" ]; then
-                [ "$next" = "page-$((n + 1))" ] ||
-                    fail "$cd/page-$n.json: cursor '$next', expected page-$((n + 1))"
-                multi=$((multi + 1))
-            else
-                [ "$next" = "none" ] || fail "$cd/page-$n.json: $next"
-            fi
-            n=$((n + 1))
-        done
-        [ "$n" -gt 1 ] || fail "$cd has no page-1.json"
-        jq -s -e '[.[].data[].view_count] | . == (sort | reverse)' \
-            "$cd"/page-*.json >/dev/null || fail "$cd: not in view order"
-    done
-done
+while IFS=$'\t' read -r f verdict first last; do
+    n=${f##*/page-}
+    n=${n%.json}
+    next=${f%/page-*}/page-$((n + 1)).json
+    case $verdict in
+    "page-$((n + 1))")
+        [ -f "$next" ] || fail "$f: cursor to a missing $next"
+        read -r nfirst < <(jq '.data[0].view_count' "$next")
+        [ "$nfirst" -le "$last" ] || fail "$next: views above the previous page's"
+        multi=$((multi + 1)) ;;
+    none) [ ! -f "$next" ] || fail "$f: no cursor, but $next exists" ;;
+    *) fail "$f: $verdict" ;;
+    esac
+done <"$TMP/pages.tsv"
+[ "$(grep -c $'/page-1.json\t' "$TMP/pages.tsv")" -eq $((40 * S)) ] ||
+    fail "not every channel has page-1.json in every snapshot"
 [ "$multi" -ge 4 ] || fail "only $multi pages with a next page; some channels must need several"
 
 # Per snapshot: an id -> {views, created} map and the observation time.
@@ -55,8 +60,10 @@ for k in $(seq 0 $((S - 1))); do
         xargs -0 jq -c '.data[] | {id, view_count, created_at}' |
         jq -s --arg at "$at" '
             if any(.[]; .created_at > $at) then error("clip after observed_at")
+            elif any(.[]; .view_count < 1) then error("a view count below 1")
             else map({key: .id, value: .view_count}) | from_entries end' \
-            >"$TMP/views.$k.json" || fail "snapshot $k shows a clip created after $at"
+            >"$TMP/views.$k.json" ||
+        fail "snapshot $k shows a clip created after $at or with no views"
 done
 
 # Clip count: every clip is visible at the last snapshot, once.

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 N=${CLIPAPI_FAULT_REQUESTS:-200}
-LAT_MS=400
+LAT_MS=300
 D=$TMP/corpus
 gen_corpus "$D" --seed 3 --channels 6 --clips-per-channel 40 --planted 2
 CH=$(head -1 "$D/channels.txt")
@@ -101,11 +101,11 @@ jq -e --argjson s "$stats" '.faults == $s.faults and .requests == $s.requests' \
 # Same seed, same request sequence: same faults. Another seed: different.
 start_server replay --corpus "$D" --fault-seed 77 "${FAULT_ARGS[@]}"
 BASE=http://127.0.0.1:$PORT
-run_sequence replay 60
-cmp -s "$TMP/replay" <(head -60 "$TMP/seen") || fail "fault seed 77 did not replay"
+run_sequence replay 40
+cmp -s "$TMP/replay" <(head -40 "$TMP/seen") || fail "fault seed 77 did not replay"
 start_server other --corpus "$D" --fault-seed 78 "${FAULT_ARGS[@]}"
 BASE=http://127.0.0.1:$PORT
-run_sequence other 60
+run_sequence other 40
 cmp -s "$TMP/other" "$TMP/replay" && fail "fault seeds 77 and 78 gave the same faults"
 
 # --fault-only-clips: every clips request fails, users/followers and
