@@ -26,19 +26,31 @@ PIDS+=("$C")
 "$CLIPBUS" tail >/dev/null &
 D=$!
 PIDS+=("$D")
-wait_for 10 test -e "$TMP/ready" -a -e "$(rseg "$D")" || fail "C or D not up"
+tail_up() {
+    "$CLIPBUS" status --json 2>/dev/null |
+        "$JQ" -e ".readers | any(.pid == $D)" >/dev/null
+}
+wait_for 10 test -e "$TMP/ready" || fail "producer C not up"
+wait_for 10 tail_up || fail "reader D not up"
 kill -KILL "$D"
 wait "$D" 2>/dev/null
 head -c 8192 /dev/urandom >"$(seg 999999)"
 head -c 100 /dev/urandom >"$(seg 999998)"
 head -c 8192 /dev/urandom >"$(rseg 999997)"
-chmod 0600 "$(seg 999999)" "$(seg 999998)" "$(rseg 999997)"
-[ "$(shm_count clipbus)" -eq 6 ] && [ "$(shm_count clipbus-r)" -eq 2 ] ||
+# Half-created segments (magic never set) of processes that are gone.
+head -c 33024 /dev/zero >"$(rseg "$A")"
+head -c 8192 /dev/zero >"$(seg "$B").1"
+chmod 0600 "$(seg 999999)" "$(seg 999998)" "$(rseg 999997)" "$(rseg "$A")" \
+    "$(seg "$B").1"
+[ "$(shm_count clipbus)" -eq 7 ] && [ "$(shm_count clipbus-r)" -eq 3 ] ||
     fail "set-up: $(ls $shm | grep -c "$CLIPBUS_BUS") objects"
 
 # status and tail show the bad segments with their reasons.
 expect_rc 1 "$CLIPBUS" status --json >"$TMP/s.json"
-jcheck "$TMP/s.json" "(.bad | length) == 4 and
+jcheck "$TMP/s.json" "(.bad | length) == 6 and
+  (.bad | map(select(.why | test(\"died while creating it\"))) | map(.shm)
+   | sort) == [\"/clipbus-r.$CLIPBUS_BUS.$A\", \"/clipbus.$CLIPBUS_BUS.$B.1\"]
+  and
   (.bad | map(select(.shm == \"/clipbus.$CLIPBUS_BUS.999999\"))[0].why |
    test(\"bad magic\")) and
   (.bad | map(select(.shm == \"/clipbus.$CLIPBUS_BUS.999998\"))[0].why |
@@ -72,9 +84,13 @@ grep -q "^would remove  /clipbus-r.$CLIPBUS_BUS.$D: reader pid $D is dead" "$O" 
 grep -q "^kept          /clipbus.$CLIPBUS_BUS.999999: bad segment (use --force-bad" "$O" ||
     fail "dry run: bad kept"
 grep -q "$C" "$O" && fail "dry run mentions the live producer"
-grep -q "^gc (dry run): would remove 3 segments (2 producer, 1 reader, 0 bad); kept 1 live, 0 recent, 4 bad; 0 failed$" "$O" ||
+grep -q "^would remove  /clipbus.$CLIPBUS_BUS.$B.1: pid $B died while creating it" "$O" ||
+    fail "dry run: half-created producer segment"
+grep -q "^would remove  /clipbus-r.$CLIPBUS_BUS.$A: pid $A died while creating it" "$O" ||
+    fail "dry run: half-created reader status"
+grep -q "^gc (dry run): would remove 5 segments (3 producer, 2 reader, 0 bad); kept 1 live, 0 recent, 4 bad; 0 failed$" "$O" ||
     fail "dry run summary: $(tail -1 "$O")"
-[ "$(shm_count clipbus)" -eq 6 ] && [ "$(shm_count clipbus-r)" -eq 2 ] ||
+[ "$(shm_count clipbus)" -eq 7 ] && [ "$(shm_count clipbus-r)" -eq 3 ] ||
     fail "--dry-run removed something"
 ok "gc --dry-run lists what it would remove and keeps all"
 
@@ -88,10 +104,12 @@ grep -q "^kept          /clipbus.$CLIPBUS_BUS.$C: pid $C \"tools_producer\" is a
 for x in "$(seg 999999)" "$(seg 999998)" "$(seg "$M")" "$(rseg 999997)"; do
     [ -e "$x" ] || fail "gc removed bad segment $x without --force-bad"
 done
-grep -q "^gc: removed 3 segments (2 producer, 1 reader, 0 bad); kept 1 live, 0 recent, 4 bad; 0 failed$" "$O" ||
+[ ! -e "$(seg "$B").1" ] && [ ! -e "$(rseg "$A")" ] ||
+    fail "gc left a half-created segment of a dead process"
+grep -q "^gc: removed 5 segments (3 producer, 2 reader, 0 bad); kept 1 live, 0 recent, 4 bad; 0 failed$" "$O" ||
     fail "gc summary: $(tail -1 "$O")"
 kill -0 "$C" || fail "the live producer died"
-ok "gc removes exited and dead producers and dead readers, never a live one"
+ok "gc removes exited, dead and half-created segments, never a live one"
 
 expect_rc 0 "$CLIPBUS" gc --force-bad >"$O"
 grep -q "removed 4 segments (0 producer, 0 reader, 4 bad)" "$O" ||

@@ -52,15 +52,20 @@ uint32_t cli_shm_pid(const char *shm_name);
 /* Owner uid and inode of a shm object; 0 or -errno. */
 int cli_shm_stat(const char *shm_name, uint32_t *uid, uint64_t *ino);
 
+/* 1 if the shm object's first 8 bytes (the magic of both segment kinds)
+ * are all zero: its creator has not finished setting it up, or died
+ * while doing so. 0 otherwise, also when it cannot be read. */
+int cli_shm_magic_unset(const char *shm_name);
+
 /* ---- clocks ------------------------------------------------------------- */
 uint64_t cli_real_ns(void);
 
 /* ---- a growable text buffer --------------------------------------------- */
 struct sbuf {
-    char *p;      /* NUL-terminated while len < cap; NULL when empty */
+    char *p; /* NUL-terminated while len < cap; NULL when empty */
     size_t len;
     size_t cap;
-    int failed;   /* an allocation failed: the text is cut */
+    int failed; /* an allocation failed: the text is cut */
 };
 
 void sb_reset(struct sbuf *b);
@@ -84,7 +89,8 @@ char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
  * "...Z" (utc). */
 char *fmt_time(char *buf, size_t len, uint64_t wall_ns, int utc);
 
-/* ---- JSON ----------------------------------------------------------------- */
+/* ---- JSON -----------------------------------------------------------------
+ */
 
 /* A JSON string from any bytes: valid UTF-8 is kept (NUL too, dumped as
  * \u0000), each byte of an invalid sequence becomes U+FFFD. Never NULL
@@ -96,7 +102,8 @@ json_t *cli_json_u64(uint64_t v);
 /* json_real, or null for NaN and infinities (JSON has no such numbers). */
 json_t *cli_json_real(double d);
 
-/* ---- stdout ----------------------------------------------------------------- */
+/* ---- stdout -----------------------------------------------------------------
+ */
 
 /* Ignores SIGPIPE so that a closed pipe shows up as EPIPE on write. */
 void cli_out_init(void);

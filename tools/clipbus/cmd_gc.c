@@ -77,14 +77,13 @@ usage(FILE *f)
 }
 /* clang-format on */
 
-static void
-say(const struct gc_opts *o, const char *verb, const char *shm,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void say(const struct gc_opts *o, const char *verb, const char *shm,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Prints "<verb> <shm>: <reason>", the reason escaped for the terminal. */
 static void
-say(const struct gc_opts *o, const char *verb, const char *shm,
-    const char *fmt, ...)
+say(const struct gc_opts *o, const char *verb, const char *shm, const char *fmt,
+    ...)
 {
     struct sbuf b = {0};
     char reason[600];
@@ -164,6 +163,35 @@ bad_obj(const struct gc_opts *o, struct gc_tally *t, const struct shm_obj *s,
     t->kept_bad++;
 }
 
+/* A segment whose magic is not set yet: its creator (the pid in its name)
+ * is still setting it up, or died doing so. No record can be in it (the
+ * magic is published first), so a dead creator's is removed. Returns 1
+ * if handled, 0 if the magic turned out to be set meanwhile. */
+static int
+creating(const struct gc_opts *o, struct gc_tally *t, const struct shm_obj *s,
+         uint64_t ino)
+{
+    char reason[200];
+
+    if (!cli_shm_magic_unset(s->name))
+        return 0;
+    if (cb_process_alive(s->pid, 0)) {
+        if (o->verbose)
+            say(o, "kept", s->name, "being created by live pid %u",
+                (unsigned)s->pid);
+        t->kept_live++;
+        return 1;
+    }
+    snprintf(reason, sizeof reason,
+             "pid %u died while creating it (magic never set)",
+             (unsigned)s->pid);
+    remove_obj(o, t,
+               s->kind == CB_SHM_PRODUCER ? &t->removed_prod
+                                          : &t->removed_reader,
+               s->name, ino, reason);
+    return 1;
+}
+
 static void
 gc_producer(const struct gc_opts *o, struct gc_tally *t,
             const struct shm_obj *s, uint64_t now)
@@ -181,13 +209,8 @@ gc_producer(const struct gc_opts *o, struct gc_tally *t,
     err = err ? err : cb_segment_attach(s->name, 0, &seg, why, sizeof why);
     if (err == -ENOENT)
         return;
-    if (err == CB_ENOTREADY && cb_process_alive(s->pid, 0)) {
-        if (o->verbose)
-            say(o, "kept", s->name, "being created by live pid %u",
-                (unsigned)s->pid);
-        t->kept_live++;
+    if (err == CB_ENOTREADY && creating(o, t, s, ino))
         return;
-    }
     if (err != 0) {
         if (err == -EACCES || err == -EPERM)
             snprintf(why, sizeof why, "%s: cannot open: %s", s->name,
@@ -201,7 +224,8 @@ gc_producer(const struct gc_opts *o, struct gc_tally *t,
     for (uint32_t r = 0; r < cb_segment_rings(seg); r++)
         records += cb_segment_head(seg, r);
     end_ns = live == CB_PRODUCER_EXITED ? c.exit_real_ns : in->created_real_ns;
-    snprintf(reason, sizeof reason, "pid %u \"%s\" %s %s ago (%u rings, %llu "
+    snprintf(reason, sizeof reason,
+             "pid %u \"%s\" %s %s ago (%u rings, %llu "
              "records)",
              (unsigned)in->pid, in->program,
              live == CB_PRODUCER_EXITED ? "exited" : "died; created",
@@ -209,8 +233,8 @@ gc_producer(const struct gc_opts *o, struct gc_tally *t,
              cb_segment_rings(seg), (unsigned long long)records);
     if (live == CB_PRODUCER_ALIVE) {
         if (o->verbose)
-            say(o, "kept", s->name, "pid %u \"%s\" is alive",
-                (unsigned)in->pid, in->program);
+            say(o, "kept", s->name, "pid %u \"%s\" is alive", (unsigned)in->pid,
+                in->program);
         t->kept_live++;
     } else if (now < end_ns || now - end_ns < o->older_than_ns) {
         say(o, "kept", s->name, "%s: younger than --older-than", reason);
@@ -235,6 +259,10 @@ gc_reader(const struct gc_opts *o, struct gc_tally *t, const struct shm_obj *s,
     int err = cli_shm_stat(s->name, &uid, &ino);
 
     if (st == NULL || err == -ENOENT) {
+        free(st);
+        return;
+    }
+    if (err == 0 && cli_shm_magic_unset(s->name) && creating(o, t, s, ino)) {
         free(st);
         return;
     }
@@ -265,14 +293,17 @@ gc_reader(const struct gc_opts *o, struct gc_tally *t, const struct shm_obj *s,
             say(o, "kept", s->name, "reader pid %u is alive", (unsigned)pid);
         t->kept_live++;
     } else if (hb != 0 && now > hb && now - hb < o->older_than_ns) {
-        say(o, "kept", s->name, "dead reader, heartbeat %s ago: younger "
-            "than --older-than", fmt_dur(d, sizeof d, now - hb));
+        say(o, "kept", s->name,
+            "dead reader, heartbeat %s ago: younger "
+            "than --older-than",
+            fmt_dur(d, sizeof d, now - hb));
         t->kept_young++;
     } else if (cb_process_alive(pid, st->start_time)) {
         t->kept_live++; /* the second look */
     } else {
         if (hb != 0)
-            snprintf(reason, sizeof reason, "reader pid %u%s is dead; last "
+            snprintf(reason, sizeof reason,
+                     "reader pid %u%s is dead; last "
                      "heartbeat %s ago",
                      (unsigned)pid, start ? "" : " (start time unknown)",
                      fmt_dur(d, sizeof d, now > hb ? now - hb : 0));
@@ -302,7 +333,9 @@ parse(int argc, char **argv, struct gc_opts *o)
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hnv", longs, NULL)) != -1) {
+    /* getopt_long keeps global state: fine in this single-threaded tool. */
+    while ((c = getopt_long(argc, argv, ":hnv", longs, NULL)) != /* NOLINT */
+           -1) {
         switch (c) {
         case 'b':
             o->bus = optarg;
@@ -315,7 +348,8 @@ parse(int argc, char **argv, struct gc_opts *o)
             break;
         case 'o':
             if (cli_parse_u64(optarg, 0, UINT64_C(315360000), &secs) != 0)
-                return cli_usage_error(CMD, "--older-than '%s': expected "
+                return cli_usage_error(CMD,
+                                       "--older-than '%s': expected "
                                        "whole seconds, 0 to 315360000",
                                        optarg);
             o->older_than_ns = secs * 1000000000u;

@@ -135,10 +135,9 @@ producer_json(const struct cb_segment *seg, int utc, uint64_t now_ns,
                                          ? now_ns - in->created_real_ns
                                          : 0));
     json_object_set_new(j, "exited", time_json(c.exit_real_ns, utc));
-    json_object_set_new(j, "clock",
-                        json_string(in->clock_kind == CB_CLOCK_TSC
-                                        ? "tsc"
-                                        : "monotonic"));
+    json_object_set_new(
+        j, "clock",
+        json_string(in->clock_kind == CB_CLOCK_TSC ? "tsc" : "monotonic"));
     json_object_set_new(j, "segment_bytes", cli_json_u64(in->segment_size));
     json_object_set_new(j, "ring_count", json_integer(in->ring_count));
     json_object_set_new(j, "rings_used", json_integer(used));
@@ -206,8 +205,8 @@ reader_json(const char *shm, const struct cb_status_header *s,
     for (uint32_t i = 0; i < s->nrings; i++) {
         const struct cb_status_ring *sr = &s->rings[i];
         json_t *rj = json_object();
-        uint64_t head = current_head(segs, nsegs, sr->producer_pid, sr->ring,
-                                     sr->head);
+        uint64_t head =
+            current_head(segs, nsegs, sr->producer_pid, sr->ring, sr->head);
         json_object_set_new(rj, "producer_pid", json_integer(sr->producer_pid));
         json_object_set_new(rj, "ring", json_integer(sr->ring));
         json_object_set_new(rj, "cursor", cli_json_u64(sr->cursor));
@@ -231,12 +230,92 @@ bad_json(const struct shm_obj *o, int err, const char *why)
     json_t *j = json_object();
 
     json_object_set_new(j, "shm", cli_json_str(o->name));
-    json_object_set_new(j, "kind", json_string(o->kind == CB_SHM_PRODUCER
-                                                   ? "producer"
-                                                   : "reader"));
+    json_object_set_new(
+        j, "kind",
+        json_string(o->kind == CB_SHM_PRODUCER ? "producer" : "reader"));
     json_object_set_new(j, "error", cli_json_str(cb_strerror(err)));
     json_object_set_new(j, "why", cli_json_str(why));
     return j;
+}
+
+/* Attaches the producer segments among o[0, n), appending each to prods
+ * (or to bad) and its segment to segs[*nsegs]. */
+static void
+add_producers(const struct shm_obj *o, size_t n, int utc, uint64_t now,
+              json_t *prods, json_t *bad, struct cb_segment **segs,
+              size_t *nsegs, int *problems)
+{
+    char why[400];
+
+    for (size_t i = 0; i < n; i++) {
+        struct cb_segment *seg;
+        int live, err;
+        if (o[i].kind != CB_SHM_PRODUCER)
+            continue;
+        err = cb_segment_attach(o[i].name, 0, &seg, why, sizeof why);
+        if (err == -ENOENT)
+            continue; /* removed since the listing */
+        if (err == CB_ENOTREADY && cb_process_alive(o[i].pid, 0))
+            continue; /* being created right now */
+        if (err == CB_ENOTREADY)
+            snprintf(why, sizeof why,
+                     "%s: pid %u died while creating it (magic never set); "
+                     "'clipbus gc' removes it",
+                     o[i].name, (unsigned)o[i].pid);
+        if (err != 0) {
+            json_array_append_new(bad, bad_json(&o[i], err, why));
+            (*problems)++;
+            continue;
+        }
+        json_array_append_new(prods, producer_json(seg, utc, now, &live));
+        *problems += live == CB_PRODUCER_DEAD;
+        segs[(*nsegs)++] = seg;
+    }
+}
+
+/* Reads the reader-status segments among o[0, n) into readers (or bad). */
+static void
+add_readers(const struct shm_obj *o, size_t n, int utc, uint64_t now,
+            json_t *readers, json_t *bad, struct cb_segment **segs,
+            size_t nsegs, int *problems)
+{
+    struct cb_status_header *s = malloc(sizeof *s);
+    char why[400];
+
+    for (size_t i = 0; i < n && s != NULL; i++) {
+        int alive, err;
+        if (o[i].kind != CB_SHM_STATUS)
+            continue;
+        err = cb_status_read(o[i].name, s);
+        if (err == -ENOENT)
+            continue;
+        if (err == 0) {
+            json_array_append_new(
+                readers,
+                reader_json(o[i].name, s, segs, nsegs, utc, now, &alive));
+            *problems += !alive;
+            continue;
+        }
+        /* cb_status_read() says CB_EBADSEG before the magic is set. */
+        if (cli_shm_magic_unset(o[i].name)) {
+            if (cb_process_alive(o[i].pid, 0))
+                continue; /* being created right now */
+            err = CB_ENOTREADY;
+            snprintf(why, sizeof why,
+                     "%s: reader pid %u died while creating it (magic never "
+                     "set); 'clipbus gc' removes it",
+                     o[i].name, (unsigned)o[i].pid);
+        } else if (err == CB_ENOTREADY && cb_process_alive(o[i].pid, 0)) {
+            continue; /* being updated right now */
+        } else {
+            snprintf(why, sizeof why,
+                     "%s: not a readable reader-status segment (%s)", o[i].name,
+                     cb_strerror(err));
+        }
+        json_array_append_new(bad, bad_json(&o[i], err, why));
+        (*problems)++;
+    }
+    free(s);
 }
 
 /* Builds the object of one bus from objects o[0, n) (all of that bus).
@@ -250,49 +329,10 @@ bus_json(const char *bus, const struct shm_obj *o, size_t n, int utc,
     struct cb_segment **segs = calloc(n ? n : 1, sizeof *segs);
     size_t nsegs = 0;
     uint64_t now = cli_real_ns();
-    char why[400];
 
-    for (size_t i = 0; i < n && segs != NULL; i++) {
-        struct cb_segment *seg;
-        int live, err;
-        if (o[i].kind != CB_SHM_PRODUCER)
-            continue;
-        err = cb_segment_attach(o[i].name, 0, &seg, why, sizeof why);
-        if (err == -ENOENT)
-            continue; /* removed since the listing */
-        if (err == CB_ENOTREADY && cb_process_alive(o[i].pid, 0))
-            continue; /* being created right now */
-        if (err != 0) {
-            json_array_append_new(bad, bad_json(&o[i], err, why));
-            (*problems)++;
-            continue;
-        }
-        json_array_append_new(prods, producer_json(seg, utc, now, &live));
-        *problems += live == CB_PRODUCER_DEAD;
-        segs[nsegs++] = seg;
-    }
-    for (size_t i = 0; i < n && segs != NULL; i++) {
-        struct cb_status_header *s;
-        int alive, err;
-        if (o[i].kind != CB_SHM_STATUS)
-            continue;
-        s = malloc(sizeof *s);
-        if (s == NULL)
-            break;
-        err = cb_status_read(o[i].name, s);
-        if (err == 0) {
-            json_array_append_new(readers, reader_json(o[i].name, s, segs,
-                                                       nsegs, utc, now,
-                                                       &alive));
-            *problems += !alive;
-        } else if (err != -ENOENT && err != CB_ENOTREADY) {
-            snprintf(why, sizeof why,
-                     "%s: not a readable reader-status segment (%s)",
-                     o[i].name, cb_strerror(err));
-            json_array_append_new(bad, bad_json(&o[i], err, why));
-            (*problems)++;
-        }
-        free(s);
+    if (segs != NULL) {
+        add_producers(o, n, utc, now, prods, bad, segs, &nsegs, problems);
+        add_readers(o, n, utc, now, readers, bad, segs, nsegs, problems);
     }
     for (size_t i = 0; i < nsegs; i++)
         cb_segment_detach(segs[i]);
@@ -347,8 +387,8 @@ print_ring(struct sbuf *b, const json_t *r)
                   (unsigned long long)ju(r, "tid"));
         add_esc(b, r, "thread");
     } else {
-        sb_printf(b, "    %4llu  %-8s (free)", (unsigned long long)ju(r, "ring"),
-                  "-");
+        sb_printf(b, "    %4llu  %-8s (free)",
+                  (unsigned long long)ju(r, "ring"), "-");
     }
     while (b->len < 40)
         sb_add(b, " ", 1);
@@ -384,7 +424,8 @@ print_producer(struct sbuf *b, const json_t *p)
         sb_printf(b, "  exited %s", js(p, "exited"));
     cli_out_line(b->p, b->len);
     sb_reset(b);
-    sb_printf(b, "  rings     %llu of %llu used (%llu owned now), %llu "
+    sb_printf(b,
+              "  rings     %llu of %llu used (%llu owned now), %llu "
               "records each (%s)",
               (unsigned long long)ju(p, "rings_used"),
               (unsigned long long)ju(p, "ring_count"),
@@ -404,7 +445,8 @@ print_producer(struct sbuf *b, const json_t *p)
               (unsigned long long)ju(p, "names_dropped"));
     cli_out_line(b->p, b->len);
     sb_reset(b);
-    sb_printf(b, "  no ring   %llu threads found no free ring, %llu records "
+    sb_printf(b,
+              "  no ring   %llu threads found no free ring, %llu records "
               "dropped",
               (unsigned long long)ju(p, "threads_unringed"),
               (unsigned long long)ju(p, "records_unringed"));
@@ -430,16 +472,17 @@ print_reader(struct sbuf *b, const json_t *r)
     sb_printf(b, "READER %s  pid %llu  \"", js(r, "shm"),
               (unsigned long long)ju(r, "pid"));
     add_esc(b, r, "program");
-    sb_printf(b, "\"  %s", json_is_true(json_object_get(r, "alive"))
-                               ? "alive"
-                               : "dead");
+    sb_printf(b, "\"  %s",
+              json_is_true(json_object_get(r, "alive")) ? "alive" : "dead");
     if (json_is_integer(age))
-        sb_printf(b, "  heartbeat %s ago", fmt_dur(d, sizeof d, ju(r, "heartbeat_age_ns")));
+        sb_printf(b, "  heartbeat %s ago",
+                  fmt_dur(d, sizeof d, ju(r, "heartbeat_age_ns")));
     else
         sb_add(b, "  no heartbeat yet", 18);
     cli_out_line(b->p, b->len);
     sb_reset(b);
-    sb_printf(b, "  records   %llu delivered, %llu lost, %llu records/s; "
+    sb_printf(b,
+              "  records   %llu delivered, %llu lost, %llu records/s; "
               "%llu producers",
               (unsigned long long)ju(r, "delivered"),
               (unsigned long long)ju(r, "lost"),
@@ -529,7 +572,9 @@ parse(int argc, char **argv, struct status_opts *o)
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    /* getopt_long keeps global state: fine in this single-threaded tool. */
+    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != /* NOLINT */
+           -1) {
         switch (c) {
         case 'b':
             o->bus = optarg;
@@ -583,8 +628,8 @@ cmd_status(int argc, char **argv)
         size_t j = i;
         while (j < l.n && strcmp(l.v[j].bus, l.v[i].bus) == 0)
             j++;
-        json_array_append_new(buses, bus_json(l.v[i].bus, l.v + i, j - i,
-                                              o.utc, &problems));
+        json_array_append_new(
+            buses, bus_json(l.v[i].bus, l.v + i, j - i, o.utc, &problems));
         i = j;
     }
     for (size_t i = 0; i < json_array_size(buses); i++) {
@@ -602,9 +647,9 @@ cmd_status(int argc, char **argv)
         if (o.all) {
             char t[64];
             top = json_object();
-            json_object_set_new(top, "time",
-                                cli_json_str(fmt_time(t, sizeof t,
-                                                      cli_real_ns(), o.utc)));
+            json_object_set_new(
+                top, "time",
+                cli_json_str(fmt_time(t, sizeof t, cli_real_ns(), o.utc)));
             json_object_set(top, "buses", buses);
         } else {
             json_incref(top);

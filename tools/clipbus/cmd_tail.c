@@ -23,9 +23,9 @@
 
 #include "tail.h"
 
-#define CMD "tail"
-#define IDLE_PASSES 3     /* --no-follow: empty polls in a row to stop */
-#define WAIT_MS     200   /* follow: longest sleep between polls */
+#define CMD         "tail"
+#define IDLE_PASSES 3   /* --no-follow: empty polls in a row to stop */
+#define WAIT_MS     200 /* follow: longest sleep between polls */
 
 struct tail_opts {
     const char *bus;
@@ -33,8 +33,8 @@ struct tail_opts {
     int from;
     int follow;
     int utc;
-    uint64_t count;       /* 0: no limit */
-    unsigned kinds;       /* mask over enum tail_type */
+    uint64_t count; /* 0: no limit */
+    unsigned kinds; /* mask over enum tail_type */
     const char *grep;
 };
 
@@ -44,7 +44,7 @@ struct tail_ctx {
     const struct cb_segment **seen; /* producers with a producer_new line */
     size_t nseen, capseen;
     uint64_t printed;
-    int stop;             /* count reached, or stdout failed */
+    int stop; /* count reached, or stdout failed */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -192,11 +192,73 @@ print_event(struct tail_ctx *c, const struct cb_event *ev)
     return 0;
 }
 
+enum {
+    O_JSONL = 256,
+    O_FROM,
+    O_NOFOLLOW,
+    O_COUNT,
+    O_KIND,
+    O_GREP,
+    O_UTC,
+    O_BUS
+};
+
+/* Applies option c with argument arg. Returns 0, -1 after --help, or
+ * CLI_USAGE after printing the problem. */
+static int
+parse_one(int c, const char *arg, const char *opt, struct tail_opts *o)
+{
+    char bad[64];
+
+    switch (c) {
+    case O_BUS:
+        o->bus = arg;
+        return 0;
+    case O_JSONL:
+        o->jsonl = 1;
+        return 0;
+    case O_FROM:
+        if (strcmp(arg, "oldest") == 0)
+            o->from = CB_FROM_OLDEST;
+        else if (strcmp(arg, "now") == 0)
+            o->from = CB_FROM_NOW;
+        else
+            return cli_usage_error(CMD, "--from '%s': expected oldest or now",
+                                   arg);
+        return 0;
+    case 'f':
+    case O_NOFOLLOW:
+        o->follow = c == 'f';
+        return 0;
+    case O_COUNT:
+        if (cli_parse_u64(arg, 1, UINT64_MAX, &o->count) != 0)
+            return cli_usage_error(
+                CMD, "--count '%s': expected a whole number >= 1", arg);
+        return 0;
+    case O_KIND:
+        o->kinds = tail_kind_mask(arg, bad, sizeof bad);
+        if (o->kinds == 0)
+            return cli_usage_error(CMD, "--kind: unknown type '%s'", bad);
+        return 0;
+    case O_GREP:
+        o->grep = arg;
+        return 0;
+    case O_UTC:
+        o->utc = 1;
+        return 0;
+    case 'h':
+        usage(stdout);
+        return -1;
+    case ':':
+        return cli_usage_error(CMD, "%s needs a value", opt);
+    default:
+        return cli_usage_error(CMD, "unknown option '%s'", opt);
+    }
+}
+
 static int
 parse(int argc, char **argv, struct tail_opts *o)
 {
-    enum { O_JSONL = 256, O_FROM, O_NOFOLLOW, O_COUNT, O_KIND, O_GREP, O_UTC,
-           O_BUS };
     static const struct option longs[] = {
         {"bus", required_argument, NULL, O_BUS},
         {"jsonl", no_argument, NULL, O_JSONL},
@@ -210,60 +272,15 @@ parse(int argc, char **argv, struct tail_opts *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char bad[64];
-    int c;
+    int c, rc;
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hf", longs, NULL)) != -1) {
-        switch (c) {
-        case O_BUS:
-            o->bus = optarg;
-            break;
-        case O_JSONL:
-            o->jsonl = 1;
-            break;
-        case O_FROM:
-            if (strcmp(optarg, "oldest") == 0)
-                o->from = CB_FROM_OLDEST;
-            else if (strcmp(optarg, "now") == 0)
-                o->from = CB_FROM_NOW;
-            else
-                return cli_usage_error(CMD, "--from '%s': expected oldest or "
-                                       "now", optarg);
-            break;
-        case 'f':
-            o->follow = 1;
-            break;
-        case O_NOFOLLOW:
-            o->follow = 0;
-            break;
-        case O_COUNT:
-            if (cli_parse_u64(optarg, 1, UINT64_MAX, &o->count) != 0)
-                return cli_usage_error(CMD, "--count '%s': expected a whole "
-                                       "number >= 1", optarg);
-            break;
-        case O_KIND:
-            o->kinds = tail_kind_mask(optarg, bad, sizeof bad);
-            if (o->kinds == 0)
-                return cli_usage_error(CMD, "--kind: unknown type '%s'", bad);
-            break;
-        case O_GREP:
-            o->grep = optarg;
-            break;
-        case O_UTC:
-            o->utc = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        case ':':
-            return cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
-        default:
-            return cli_usage_error(CMD, "unknown option '%s'",
-                                   argv[optind - 1]);
-        }
-    }
+    /* getopt_long keeps global state: fine in this single-threaded tool. */
+    while ((c = getopt_long(argc, argv, ":hf", longs, NULL)) != /* NOLINT */
+           -1)
+        if ((rc = parse_one(c, optarg, argv[optind - 1], o)) != 0)
+            return rc;
     if (optind < argc)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     return 0;
@@ -326,8 +343,8 @@ run(struct cb_bus *bus, struct tail_ctx *c)
 int
 cmd_tail(int argc, char **argv)
 {
-    struct tail_opts o = {.from = CB_FROM_OLDEST, .follow = 1,
-                          .kinds = (1u << TT_COUNT_) - 1};
+    struct tail_opts o = {
+        .from = CB_FROM_OLDEST, .follow = 1, .kinds = (1u << TT_COUNT_) - 1};
     struct tail_ctx c = {.o = &o};
     struct cb_bus_opts bo = {0};
     struct cb_bus *bus;

@@ -34,10 +34,9 @@ usage(FILE *f)
                "in.\n\nCommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f,
-            "\nThe bus is --bus NAME, else $CLIPBUS_BUS, else \"default\".\n"
-            "Exit status: 0 ok, 1 a problem was found (or nothing to show), "
-            "2 usage error.\nFull manual: docs/clipbus-tool.md.\n");
+    fprintf(f, "\nThe bus is --bus NAME, else $CLIPBUS_BUS, else \"default\".\n"
+               "Exit status: 0 ok, 1 a problem was found (or nothing to show), "
+               "2 usage error.\nFull manual: docs/clipbus-tool.md.\n");
 }
 
 int

@@ -197,7 +197,7 @@ fmt_bytes(char *buf, size_t len, uint64_t bytes)
 {
     if (bytes < 1024u)
         snprintf(buf, len, "%llu B", (unsigned long long)bytes);
-    else if (bytes < 1024u * 1024u)
+    else if (bytes < UINT64_C(1) << 20)
         snprintf(buf, len, "%.1f KiB", (double)bytes / 1024.0);
     else if (bytes < UINT64_C(1) << 30)
         snprintf(buf, len, "%.1f MiB", (double)bytes / 1048576.0);

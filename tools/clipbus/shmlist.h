@@ -9,16 +9,16 @@
 #include <stdint.h>
 
 struct shm_obj {
-    int kind;            /* CB_SHM_PRODUCER or CB_SHM_STATUS */
-    char name[300];      /* POSIX name, with the leading '/' */
+    int kind;       /* CB_SHM_PRODUCER or CB_SHM_STATUS */
+    char name[300]; /* POSIX name, with the leading '/' */
     char bus[64];
-    uint32_t pid;        /* from the name */
+    uint32_t pid; /* from the name */
 };
 
 struct shm_list {
     struct shm_obj *v;
     size_t n, cap;
-    int oom;             /* an allocation failed while listing */
+    int oom; /* an allocation failed while listing */
 };
 
 /* Lists the objects of `bus` (NULL: every bus), sorted by bus, then

@@ -250,8 +250,7 @@ line_perf(struct sbuf *b, const struct cb_perf *p)
     sb_printf(b, " cpu=%s rss%+lldKiB rss=%lluKiB maxrss=%lluKiB csw=%llu/%llu",
               fmt_dur(d, sizeof d, p->cpu_ns), (long long)p->rss_delta_kb,
               (unsigned long long)p->rss_kb, (unsigned long long)p->maxrss_kb,
-              (unsigned long long)p->vol_csw,
-              (unsigned long long)p->invol_csw);
+              (unsigned long long)p->vol_csw, (unsigned long long)p->invol_csw);
 }
 
 /* The fields of an entry, as " k=v" words. */
@@ -333,8 +332,8 @@ line_entry(struct sbuf *b, const struct cb_entry *e, enum tail_type t)
     case TT_CALL:
         sb_name(b, e->seg, h->name_id, 0);
         st = call_status(h->status);
-        sb_printf(b, " %s ", fmt_dur(d, sizeof d,
-                                    cb_segment_ticks_ns(e->seg, h->value)));
+        sb_printf(b, " %s ",
+                  fmt_dur(d, sizeof d, cb_segment_ticks_ns(e->seg, h->value)));
         if (st != NULL)
             sb_add(b, st, strlen(st));
         else
@@ -399,12 +398,11 @@ line_entry(struct sbuf *b, const struct cb_entry *e, enum tail_type t)
 }
 
 void
-tail_line(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns,
-          int utc)
+tail_line(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns, int utc)
 {
     enum tail_type t = tail_type_of(ev);
-    const struct cb_producer_info *in = ev->seg ? cb_segment_info(ev->seg)
-                                                : NULL;
+    const struct cb_producer_info *in =
+        ev->seg ? cb_segment_info(ev->seg) : NULL;
     const struct cb_entry *e = ev->entry;
     char tm[64];
     uint64_t wall = now_ns;
@@ -412,7 +410,7 @@ tail_line(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns,
     if (t != TT_LOSS && ev->type == CB_EV_ENTRY)
         wall = cb_segment_wall_ns(ev->seg, e->head.ts);
     sb_printf(b, "%s ", fmt_time(tm, sizeof tm, wall, utc));
-    if (ev->type == CB_EV_ENTRY) {
+    if (ev->type == CB_EV_ENTRY && in != NULL) {
         sb_printf(b, "%u r%u/%u", (unsigned)in->pid, (unsigned)e->ring,
                   (unsigned)e->tid);
         if (e->head.session != 0)
@@ -421,8 +419,13 @@ tail_line(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns,
         line_entry(b, e, t);
         return;
     }
-    if (in != NULL)
-        sb_printf(b, "%u ", (unsigned)in->pid);
+    if (in == NULL) { /* only a bad segment has no producer */
+        sb_add(b, "bad_segment ", 12);
+        sb_add_escaped(b, ev->why ? ev->why : "", ev->why ? strlen(ev->why) : 0,
+                       0);
+        return;
+    }
+    sb_printf(b, "%u ", (unsigned)in->pid);
     switch (t) {
     case TT_LOSS:
         sb_printf(b, "r%u LOST %llu records from pid %u ring %u",
@@ -435,11 +438,6 @@ tail_line(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns,
         sb_printf(b, "%s \"", tail_type_name(t));
         sb_add_escaped(b, in->program, strlen(in->program), 1);
         sb_printf(b, "\" %s", in->shm_name);
-        return;
-    case TT_BAD_SEGMENT:
-        sb_add(b, "bad_segment ", 12);
-        sb_add_escaped(b, ev->why ? ev->why : "", ev->why ? strlen(ev->why) : 0,
-                       0);
         return;
     default:
         sb_printf(b, "event %d", ev->type);
@@ -594,8 +592,8 @@ json_entry(json_t *j, const struct cb_entry *e, enum tail_type t)
     json_object_set_new(j, "name", seg_name_json(e->seg, h->name_id));
     switch (t) {
     case TT_CALL:
-        json_object_set_new(j, "dur_ns",
-                            cli_json_u64(cb_segment_ticks_ns(e->seg, h->value)));
+        json_object_set_new(
+            j, "dur_ns", cli_json_u64(cb_segment_ticks_ns(e->seg, h->value)));
         set_status(j, "status", call_status(h->status), h->status);
         break;
     case TT_SESSION_BEGIN:
@@ -606,8 +604,7 @@ json_entry(json_t *j, const struct cb_entry *e, enum tail_type t)
         set_status(j, "status", session_status(h->status), h->status);
         break;
     case TT_PROGRESS:
-        json_object_set_new(j, "phase",
-                            json_string(progress_phase(h->status)));
+        json_object_set_new(j, "phase", json_string(progress_phase(h->status)));
         json_object_set_new(j, "delta", cli_json_real(as_double(h->value)));
         break;
     case TT_COUNT:
@@ -635,8 +632,8 @@ json_t *
 tail_json(const struct cb_event *ev, uint64_t now_ns)
 {
     enum tail_type t = tail_type_of(ev);
-    const struct cb_producer_info *in = ev->seg ? cb_segment_info(ev->seg)
-                                                : NULL;
+    const struct cb_producer_info *in =
+        ev->seg ? cb_segment_info(ev->seg) : NULL;
     json_t *j = json_object();
     uint64_t wall = now_ns;
     char tm[64];
@@ -644,8 +641,8 @@ tail_json(const struct cb_event *ev, uint64_t now_ns)
     if (ev->type == CB_EV_ENTRY)
         wall = cb_segment_wall_ns(ev->seg, ev->entry->head.ts);
     json_object_set_new(j, "type", json_string(tail_type_name(t)));
-    json_object_set_new(j, "time", cli_json_str(fmt_time(tm, sizeof tm, wall,
-                                                         1)));
+    json_object_set_new(j, "time",
+                        cli_json_str(fmt_time(tm, sizeof tm, wall, 1)));
     json_object_set_new(j, "ts_ns", cli_json_u64(wall));
     if (in != NULL) {
         json_object_set_new(j, "pid", json_integer(in->pid));

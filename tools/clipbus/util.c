@@ -127,6 +127,20 @@ cli_shm_stat(const char *shm_name, uint32_t *uid, uint64_t *ino)
     return 0;
 }
 
+int
+cli_shm_magic_unset(const char *shm_name)
+{
+    uint64_t magic = 1;
+    int fd = shm_open(shm_name, O_RDONLY | O_CLOEXEC, 0);
+
+    if (fd < 0)
+        return 0;
+    if (pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+        magic = 1;
+    close(fd);
+    return magic == 0;
+}
+
 uint64_t
 cli_real_ns(void)
 {
