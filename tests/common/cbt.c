@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +90,61 @@ static int g_nbuses;
 static unsigned g_counter;
 static pid_t g_owner;
 
+/* The pid inside a test bus name "t_<tag>_<pid>_<n>" of shm entry
+ * "clipbus[-r].<bus>.<...>", or 0 when the entry is not one. */
+static long
+test_bus_pid(const char *dname)
+{
+    const char *p = strchr(dname, '.'), *end, *u2, *u1;
+    char bus[64];
+    size_t n;
+
+    if (p == NULL || strncmp(p + 1, "t_", 2) != 0)
+        return 0;
+    p++;
+    end = strchr(p, '.');
+    n = end ? (size_t)(end - p) : strlen(p);
+    if (n >= sizeof bus)
+        return 0;
+    memcpy(bus, p, n);
+    bus[n] = '\0';
+    u2 = strrchr(bus, '_');
+    if (u2 == NULL || u2 == bus)
+        return 0;
+    for (u1 = u2 - 1; u1 > bus && *u1 != '_'; u1--)
+        ;
+    if (*u1 != '_' || u2 - u1 < 2)
+        return 0;
+    for (const char *d = u1 + 1; d < u2; d++)
+        if (*d < '0' || *d > '9')
+            return 0;
+    return strtol(u1 + 1, NULL, 10);
+}
+
+void
+cbt_reap_stale(void)
+{
+    DIR *d = opendir(CBT_SHM_DIR);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char name[300];
+        long pid;
+        if (strncmp(e->d_name, "clipbus", 7) != 0)
+            continue;
+        pid = test_bus_pid(e->d_name);
+        if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
+            if (pid <= 0)
+                continue;
+            snprintf(name, sizeof name, "/%s", e->d_name);
+            shm_unlink(name);
+        }
+    }
+    closedir(d);
+}
+
 char *
 cbt_bus(char *buf, size_t len, const char *tag)
 {
@@ -109,8 +165,10 @@ cbt_bus(char *buf, size_t len, const char *tag)
     if (g_owner != getpid()) {
         /* First use in this process (or in a forked child that makes its
          * own buses): the child cleans only what it made. */
-        if (g_owner == 0)
+        if (g_owner == 0) {
             atexit(cbt_cleanup);
+            cbt_reap_stale();
+        }
         g_owner = getpid();
         g_nbuses = 0;
     }
@@ -244,6 +302,145 @@ cbt_fork(int (*fn)(void *arg), void *arg)
         _exit(rc);
     }
     return pid;
+}
+
+static pid_t g_last_child;
+
+pid_t
+cbt_last_child(void)
+{
+    return g_last_child;
+}
+
+static int
+first_one(const char *dname, void *arg)
+{
+    struct find_arg *f = arg;
+    snprintf(f->name, f->len, "/%s", dname);
+    f->found = 1;
+    return 1;
+}
+
+int
+cbt_any_segment(const char *bus, char *name, size_t len)
+{
+    struct find_arg f;
+    f.name = name;
+    f.len = len;
+    f.found = 0;
+    shm_each(bus, 0, first_one, &f);
+    return f.found ? 0 : -1;
+}
+
+static int pid_segments(pid_t pid, int unlink_them);
+
+int
+cbt_pid_has_segment(pid_t pid)
+{
+    return pid_segments(pid, 0) > 0;
+}
+
+int
+cbt_unlink_pid(pid_t pid)
+{
+    return pid_segments(pid, 1);
+}
+
+static int
+pid_segments(pid_t pid, int unlink_them)
+{
+    char suffix[32];
+    size_t sl;
+    int found = 0;
+    DIR *d = opendir(CBT_SHM_DIR);
+    struct dirent *e;
+
+    if (d == NULL)
+        return 0;
+    snprintf(suffix, sizeof suffix, ".%ld", (long)pid);
+    sl = strlen(suffix);
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        /* "clipbus.<bus>.<pid>" or "clipbus.<bus>.<pid>.<k>" */
+        if (strncmp(e->d_name, "clipbus.", 8) != 0)
+            continue;
+        for (size_t i = 8; i + sl <= n; i++) {
+            if (strncmp(e->d_name + i, suffix, sl) != 0 ||
+                (e->d_name[i + sl] != '\0' &&
+                 !(e->d_name[i + sl] == '.' && i + sl + 2 == n)))
+                continue;
+            found++;
+            if (unlink_them) {
+                char name[300];
+                snprintf(name, sizeof name, "/%s", e->d_name);
+                shm_unlink(name);
+            }
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+int
+cbt_run(int (*fn)(void *arg), void *arg, int timeout_ms, int *status,
+        char *err, size_t err_len)
+{
+    int p[2];
+    size_t got = 0;
+    pid_t pid;
+
+    if (err_len > 0)
+        err[0] = '\0';
+    if (pipe(p) != 0)
+        return -1;
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        int rc = fn(arg);
+        fflush(NULL);
+        _exit(rc);
+    }
+    close(p[1]);
+    g_last_child = pid;
+    /* Read until EOF (the child and its own children closed stderr);
+     * a child that never ends is killed by cbt_wait below. */
+    uint64_t end = cbt_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        struct pollfd pfd = {p[0], POLLIN, 0};
+        int n = poll(&pfd, 1, 50);
+        if (n > 0) {
+            char buf[512];
+            ssize_t k = read(p[0], buf, sizeof buf);
+            if (k <= 0)
+                break;
+            for (ssize_t i = 0; i < k && got + 1 < err_len; i++)
+                err[got++] = buf[i];
+            if (err_len > 0)
+                err[got] = '\0';
+        } else if (cbt_mono_ns() > end) {
+            break;
+        }
+    }
+    close(p[0]);
+    return cbt_wait(pid, 1000 + timeout_ms / 10, status);
+}
+
+int
+cbt_lines(const char *s)
+{
+    int n = 0;
+    for (; *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
 }
 
 int

@@ -68,6 +68,11 @@ int cbt_find_segment(const char *bus, pid_t pid, char *name, size_t len);
 int cbt_wait_segment(const char *bus, pid_t pid, char *name, size_t len,
                      int timeout_ms);
 
+/* Unlinks shm objects of test buses ("t_<tag>_<pid>_<n>") whose <pid> is
+ * no longer running: what a test killed by its CTest timeout left behind.
+ * cbt_bus() calls it once per process. */
+void cbt_reap_stale(void);
+
 /* Unlinks the objects of every bus made by cbt_bus() in this process.
  * Registered with atexit() on first use; does nothing in a forked child
  * (the child must not remove its parent's segments). */
@@ -78,6 +83,31 @@ void cbt_cleanup(void);
 /* Forks; the child runs fn(arg) and leaves with _exit(its return value)
  * after flushing stdio. Returns the child's pid, or -1. */
 pid_t cbt_fork(int (*fn)(void *arg), void *arg);
+
+/* Runs fn(arg) in a forked child whose stderr is captured into err
+ * (NUL-terminated, cut to err_len - 1), waits up to timeout_ms (then kills
+ * it). Returns 0 with the wait status in *status, or -1 on timeout or if
+ * the child could not be started. */
+int cbt_run(int (*fn)(void *arg), void *arg, int timeout_ms, int *status,
+            char *err, size_t err_len);
+
+/* The pid of the last child cbt_run() started in this process. */
+pid_t cbt_last_child(void);
+
+/* Writes the POSIX name of the first producer segment of `bus` found in
+ * the shm directory. Returns 0, or -1 if there is none. */
+int cbt_any_segment(const char *bus, char *name, size_t len);
+
+/* 1 if a producer segment of `pid` exists on any bus, else 0. */
+int cbt_pid_has_segment(pid_t pid);
+
+/* Unlinks the producer segments of `pid` on any bus (a test whose child
+ * wrongly made one on another bus, e.g. "default", cleans up with this).
+ * Returns how many. */
+int cbt_unlink_pid(pid_t pid);
+
+/* Number of '\n'-terminated lines in s. */
+int cbt_lines(const char *s);
 
 /* Waits for `pid` up to timeout_ms; on timeout kills it (SIGKILL), reaps
  * it and returns -1. Otherwise returns 0 with the wait status in *status. */
