@@ -85,7 +85,10 @@ pace_before_request(struct worker *w)
 static void
 pace_after_response(struct worker *w, const struct ca_response *resp)
 {
-    if (resp->rl_remaining < 0)
+    /* A 429 with Retry-After says exactly how long to wait; its
+     * "Remaining: 0" must not also stall every worker until the reset. */
+    if (resp->rl_remaining < 0 ||
+        (resp->status == 429 && resp->retry_after_s >= 0))
         return;
     struct pacing *p = &w->pool->pace;
     pthread_mutex_lock(&p->mu);

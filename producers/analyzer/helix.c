@@ -41,6 +41,27 @@ set_err(char *err, size_t errsz, const char *fmt, ...)
     va_end(ap);
 }
 
+/* 1 when a parse error is what a body cut short gives: jansson reports
+ * the premature end, or, when the cut fell inside a token ("12.", "fal",
+ * a backslash escape, a UTF-8 character), an invalid token at the very
+ * end. A body that ends with a closing bracket was not cut inside a
+ * token, so an error there (a trailing comma) is invalid JSON. */
+static int
+cut_short(const char *body, size_t len, const json_error_t *je)
+{
+    if (json_error_code(je) == json_error_premature_end_of_input)
+        return 1;
+    size_t end = len;
+    while (end > 0 && (body[end - 1] == ' ' || body[end - 1] == '\n' ||
+                       body[end - 1] == '\r' || body[end - 1] == '\t'))
+        end--;
+    if (end == 0 || body[end - 1] == '}' || body[end - 1] == ']')
+        return 0;
+    /* jansson's position is just past the offending token; a token is
+     * cut at most a few bytes before the end ("\u12", "fals"). */
+    return je->position >= 0 && (size_t)je->position + 8 >= len;
+}
+
 /* Loads a JSON document, telling a body that stops early (truncated) from
  * one that is not JSON at all. Returns the root or NULL with *reason set. */
 static json_t *
@@ -52,7 +73,7 @@ load(const char *body, size_t len, int *reason, char *err, size_t errsz)
         *reason = CA_OK;
         return root;
     }
-    if (json_error_code(&je) == json_error_premature_end_of_input) {
+    if (cut_short(body, len, &je)) {
         *reason = CA_R_TRUNCATED;
         set_err(err, errsz, "body ends early after %zu bytes (%s)", len,
                 je.text);
@@ -122,8 +143,12 @@ check_clip(json_t *c, const struct ca_page_ctx *ctx, long i,
         note_bad(bad, ctx, i, id, "view_count is not a whole number");
         return -1;
     }
-    if (v < 0 || v > (double)CA_MAX_VIEWS) {
-        note_bad(bad, ctx, i, id, "view_count %.0f is out of range", v);
+    if (v < 0) {
+        note_bad(bad, ctx, i, id, "view_count %.0f is negative", v);
+        return -1;
+    }
+    if (v > (double)CA_MAX_VIEWS) {
+        note_bad(bad, ctx, i, id, "view_count %.0f is absurdly large", v);
         return -1;
     }
     const char *ca = str_field(c, "created_at");

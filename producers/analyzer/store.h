@@ -23,7 +23,8 @@ struct ca_store;
 
 /* Opens (creating if needed) the database at path and its schema.
  * Refuses a file that is not a clip-analyzer database or has a newer
- * schema. Returns 0, or -1 with a message in err (*out NULL).
+ * schema. Returns 0, or a negative -errno with a message in err (*out
+ * NULL).
  * Pair with ca_store_close(). */
 int ca_store_open(const char *path, struct ca_store **out, char *err,
                   size_t errsz);
@@ -31,8 +32,8 @@ void ca_store_close(struct ca_store *s);
 
 /* Saves the channels of res[0..n) that were fetched (reason CA_OK):
  * their metadata, follower counts at T and one observation per clip at T,
- * in one transaction. Returns the number of clips saved, or -1 with a
- * message in err after rolling back. */
+ * in one transaction. Returns the number of clips saved, or a negative
+ * -errno with a message in err after rolling back. */
 long ca_store_save(struct ca_store *s, int64_t observed_at,
                    const struct ca_channel_result *res, size_t n, char *err,
                    size_t errsz);
@@ -45,7 +46,7 @@ int ca_store_load(struct ca_store *s, int64_t observed_at,
                   char *err, size_t errsz);
 
 /* Records one run (status "ok", "partial", "failed") in the runs table.
- * Returns 0 or -1 with err. */
+ * Returns 0 or a negative -errno with err. */
 int ca_store_record_run(struct ca_store *s, int64_t observed_at,
                         int64_t started_at, const char *status,
                         int channels_ok, int channels_failed, long clips,
