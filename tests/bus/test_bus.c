@@ -1,0 +1,674 @@
+/*
+ * tests/bus/test_bus.c -- reading a whole bus (bus/src/bus.c): discovery,
+ * lifecycle events, loss events, the grace-period lifetime of exited
+ * segments, garbage collection, the reader-status segment.
+ *
+ * Producers are forked children driven over a pipe (struct ctl): "publish
+ * n counts", "exit" (cb_close, then _exit), or killed with SIGKILL, so
+ * each test decides exactly when a producer publishes, exits or dies.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <clipbus/clipbus.h>
+#include <clipbus/reader.h>
+
+#include "cbt.h"
+#include "ringabi.h"
+
+/* ---- a producer child driven over a pipe -------------------------------- */
+
+struct ctl {
+    char bus[64];
+    const char *ring_records; /* CLIPBUS_RING_RECORDS or NULL */
+    int cmd[2];               /* test -> producer */
+    int ack[2];               /* producer -> test */
+    pid_t pid;
+    uint64_t next_value;      /* count values published so far */
+};
+
+struct cmd {
+    char op; /* 'c': publish n counts; 'x': exit */
+    uint32_t n;
+};
+
+static int
+ctl_main(void *arg)
+{
+    struct ctl *c = arg;
+    struct cmd m;
+    uint64_t v = 0;
+
+    close(c->cmd[1]);
+    close(c->ack[0]);
+    if (c->ring_records != NULL)
+        setenv("CLIPBUS_RING_RECORDS", c->ring_records, 1);
+    setenv("CLIPBUS_RINGS", "2", 1);
+    if (cb_open(c->bus) != 0)
+        return 2;
+    /* The segment is complete (magic published): tell the test. */
+    if (write(c->ack[1], "o", 1) != 1)
+        return 3;
+    while (read(c->cmd[0], &m, sizeof m) == sizeof m) {
+        if (m.op == 'x')
+            break;
+        for (uint32_t i = 0; i < m.n; i++)
+            cb_count("bus.count", (int64_t)v++);
+        if (write(c->ack[1], "k", 1) != 1)
+            return 3;
+    }
+    cb_close();
+    return 0;
+}
+
+static void
+ctl_start(struct ctl *c, const char *tag, const char *ring_records)
+{
+    char shm[128];
+
+    memset(c, 0, sizeof *c);
+    cbt_bus(c->bus, sizeof c->bus, tag);
+    c->ring_records = ring_records;
+    assert_int_equal(pipe(c->cmd), 0);
+    assert_int_equal(pipe(c->ack), 0);
+    c->pid = cbt_fork(ctl_main, c);
+    assert_true(c->pid > 0);
+    close(c->cmd[0]);
+    close(c->ack[1]);
+    assert_int_equal(read(c->ack[0], shm, 1), 1);
+    assert_int_equal(cbt_find_segment(c->bus, c->pid, shm, sizeof shm), 0);
+}
+
+/* A second producer on the same bus as `other`. */
+static void
+ctl_start_on(struct ctl *c, const struct ctl *other)
+{
+    char shm[128];
+
+    memset(c, 0, sizeof *c);
+    snprintf(c->bus, sizeof c->bus, "%s", other->bus);
+    assert_int_equal(pipe(c->cmd), 0);
+    assert_int_equal(pipe(c->ack), 0);
+    c->pid = cbt_fork(ctl_main, c);
+    assert_true(c->pid > 0);
+    close(c->cmd[0]);
+    close(c->ack[1]);
+    assert_int_equal(read(c->ack[0], shm, 1), 1);
+    assert_int_equal(cbt_find_segment(c->bus, c->pid, shm, sizeof shm), 0);
+}
+
+static void
+ctl_publish(struct ctl *c, uint32_t n)
+{
+    struct cmd m = {'c', n};
+    char k;
+
+    assert_int_equal(write(c->cmd[1], &m, sizeof m), sizeof m);
+    assert_int_equal(read(c->ack[0], &k, 1), 1);
+    c->next_value += n;
+}
+
+static void
+ctl_exit(struct ctl *c)
+{
+    struct cmd m = {'x', 0};
+    int status;
+
+    assert_int_equal(write(c->cmd[1], &m, sizeof m), sizeof m);
+    assert_int_equal(cbt_wait(c->pid, 10000, &status), 0);
+    assert_int_equal(status, 0);
+    close(c->cmd[1]);
+    close(c->ack[0]);
+}
+
+static void
+ctl_kill(struct ctl *c)
+{
+    int status;
+
+    kill(c->pid, SIGKILL);
+    assert_int_equal(cbt_wait(c->pid, 10000, &status), 0);
+    close(c->cmd[1]);
+    close(c->ack[0]);
+}
+
+/* ---- an event recorder -------------------------------------------------- */
+
+#define MAX_VALUES 100000
+
+struct rec {
+    int fresh, exits, died, bad;
+    uint64_t entries, counts, loss_events, lost;
+    uint64_t dup_values;
+    uint64_t last_exit_entries; /* entries seen when the EXIT came */
+    uint8_t *seen;              /* per count value */
+    char bad_why[300];
+};
+
+static int
+on_event(void *arg, const struct cb_event *ev)
+{
+    struct rec *r = arg;
+
+    switch (ev->type) {
+    case CB_EV_ENTRY:
+        r->entries++;
+        if (ev->entry->head.kind == CB_KIND_COUNT) {
+            uint64_t v = ev->entry->head.value;
+            r->counts++;
+            if (r->seen != NULL && v < MAX_VALUES)
+                r->dup_values += r->seen[v]++ != 0;
+        }
+        break;
+    case CB_EV_LOSS:
+        r->loss_events++;
+        r->lost += ev->count;
+        break;
+    case CB_EV_PRODUCER_NEW:
+        r->fresh++;
+        if (getenv("CBT_DEBUG"))
+            fprintf(stderr, "NEW %s\n", cb_segment_info(ev->seg)->shm_name);
+        break;
+    case CB_EV_PRODUCER_EXIT:
+        r->exits++;
+        r->last_exit_entries = r->entries;
+        break;
+    case CB_EV_PRODUCER_DIED:
+        r->died++;
+        break;
+    case CB_EV_BAD_SEGMENT:
+        r->bad++;
+        snprintf(r->bad_why, sizeof r->bad_why, "%s",
+                 ev->why ? ev->why : "");
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static void
+rec_init(struct rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->seen = calloc(MAX_VALUES, 1);
+    assert_non_null(r->seen);
+}
+
+static void
+rec_fini(struct rec *r)
+{
+    free(r->seen);
+}
+
+/* Polls until cond(r) or timeout_ms; returns whether cond held. */
+static int
+poll_until(struct cb_bus *b, struct rec *r, int (*cond)(const struct rec *),
+           int timeout_ms)
+{
+    uint64_t end = cbt_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        assert_true(cb_bus_poll(b, on_event, r, 0) >= 0);
+        if (cond(r))
+            return 1;
+        if (cbt_mono_ns() > end)
+            return 0;
+        cbt_sleep_us(2000);
+    }
+}
+
+static int
+has_exit(const struct rec *r)
+{
+    return r->exits > 0;
+}
+
+static int
+has_died(const struct rec *r)
+{
+    return r->died > 0;
+}
+
+/* ---- discovery and events ----------------------------------------------- */
+
+static void
+test_bus_producer_present_at_open_gets_new_event(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-new", .no_status = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "new1", NULL);
+    ctl_publish(&c, 10);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    ctl_exit(&c);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    if (r.fresh != 1)
+        fail_msg("%d CB_EV_PRODUCER_NEW events for the producer that was "
+                 "there when the bus was opened, want 1", r.fresh);
+    assert_int_equal(r.counts, 10);
+    rec_fini(&r);
+}
+
+static void
+test_bus_producer_appearing_later_is_discovered_once(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-new", .no_status = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c1, c2;
+    struct rec r;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c1, "new2", NULL);
+    assert_int_equal(cb_bus_open(c1.bus, &o, &b), 0);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    int fresh0 = r.fresh;
+    ctl_start_on(&c2, &c1);
+    ctl_publish(&c2, 25);
+    /* Discovery rescans at most every 100 ms unless forced. */
+    for (int i = 0; i < 20 && r.counts < 25; i++) {
+        cbt_sleep_us(20000);
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    }
+    assert_int_equal(cb_bus_scan(b, 1), 2);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    ctl_exit(&c1);
+    ctl_exit(&c2);
+    cb_bus_close(b);
+    cbt_unlink_bus(c1.bus);
+    assert_int_equal(r.counts, 25);
+    assert_int_equal(r.fresh - fresh0, 1);
+    rec_fini(&r);
+}
+
+static void
+test_bus_dead_producer_is_reported_died_after_drain(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-died", .no_status = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "died", NULL);
+    ctl_publish(&c, 100);
+    ctl_kill(&c);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    assert_true(poll_until(b, &r, has_died, 5000));
+    assert_int_equal(r.exits, 0);
+    assert_int_equal(r.counts, 100);
+    assert_int_equal(r.dup_values, 0);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    rec_fini(&r);
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void
+test_bus_short_run_before_any_reader_is_read_whole(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-late"};
+    struct cb_bus_stats st;
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "late", NULL);
+    ctl_publish(&c, 5000);
+    ctl_exit(&c);
+    /* The producer is gone before any reader exists. */
+    cbt_sleep_us(100000);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    assert_true(poll_until(b, &r, has_exit, 5000));
+    assert_int_equal(r.counts, 5000);
+    assert_int_equal(r.dup_values, 0);
+    for (uint64_t v = 0; v < 5000; v++)
+        if (!r.seen[v])
+            fail_msg("count %" PRIu64 " of the exited producer missing", v);
+    /* EXIT comes after every entry of that producer. */
+    assert_int_equal(r.last_exit_entries, r.entries);
+    cb_bus_stats(b, &st);
+    assert_int_equal(st.lost, 0);
+    assert_int_equal(st.entries, r.entries);
+    /* Within the (default, 60 s) grace period the segment stays. */
+    assert_int_equal(cbt_shm_count(c.bus, 0), 1);
+    cb_bus_close(b);
+    assert_int_equal(cbt_shm_count(c.bus, 0), 1);
+    cbt_unlink_bus(c.bus);
+    rec_fini(&r);
+}
+
+static void
+test_bus_exited_segment_removed_only_after_grace_once_drained(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-grace", .grace_s = 1,
+                            .no_status = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    uint64_t t0;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "grace", NULL);
+    ctl_publish(&c, 200);
+    ctl_exit(&c);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    t0 = cbt_mono_ns();
+    /* Drained at once, but younger than the grace: kept. */
+    assert_true(poll_until(b, &r, has_exit, 5000));
+    assert_int_equal(r.counts, 200);
+    while (cbt_mono_ns() - t0 < 700000000u) {
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+        assert_int_equal(cbt_shm_count(c.bus, 0), 1);
+        cbt_sleep_us(50000);
+    }
+    /* Past the grace: removed. */
+    for (int i = 0; i < 100 && cbt_shm_count(c.bus, 0) != 0; i++) {
+        cbt_sleep_us(20000);
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    }
+    assert_int_equal(cbt_shm_count(c.bus, 0), 0);
+    assert_true(cbt_mono_ns() - t0 >= 1000000000u);
+    assert_int_equal(r.exits, 1);
+    cb_bus_close(b);
+    rec_fini(&r);
+}
+
+static void
+test_bus_undrained_segment_is_kept_past_grace(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-undrained", .grace_s = 1,
+                            .no_status = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "undrained", NULL);
+    ctl_publish(&c, 300);
+    ctl_exit(&c);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    /* Read a few entries only, then let the grace period pass. */
+    assert_true(cb_bus_poll(b, on_event, &r, 5) >= 0);
+    cbt_sleep_us(1300000);
+    for (int i = 0; i < 10; i++) {
+        assert_true(cb_bus_poll(b, on_event, &r, 1) >= 0);
+        if (cbt_shm_count(c.bus, 0) != 1)
+            fail_msg("segment removed after %" PRIu64 " of 300 counts "
+                     "were read", r.counts);
+    }
+    /* Drain: then it goes. */
+    for (int i = 0; i < 100 && cbt_shm_count(c.bus, 0) != 0; i++) {
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+        cbt_sleep_us(10000);
+    }
+    assert_int_equal(r.counts, 300);
+    assert_int_equal(cbt_shm_count(c.bus, 0), 0);
+    cb_bus_close(b);
+    rec_fini(&r);
+}
+
+static void
+test_bus_no_gc_never_rereads_an_expired_segment(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-nogc", .grace_s = 1,
+                            .no_status = 1, .no_gc = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "nogc", NULL);
+    ctl_publish(&c, 50);
+    ctl_exit(&c);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    assert_true(poll_until(b, &r, has_exit, 5000));
+    cbt_sleep_us(1200000);
+    /* Past the grace: the reader lets go of the segment but may not unlink
+     * it; later scans must not attach it again as a new producer. */
+    for (int i = 0; i < 8; i++) {
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+        cbt_sleep_us(120000);
+    }
+    assert_int_equal(cbt_shm_count(c.bus, 0), 1);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    if (r.counts != 50 || r.exits != 1)
+        fail_msg("no_gc: %" PRIu64 " counts delivered for 50 published, %d "
+                 "EXIT events: the expired segment was read again",
+                 r.counts, r.exits);
+    rec_fini(&r);
+}
+
+/* ---- losses and the status segment -------------------------------------- */
+
+static void
+test_bus_loss_events_add_up_to_lost(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-loss", .no_status = 1};
+    struct cb_bus_stats st;
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    char shm[128];
+    uint64_t base, head, published = 0;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "loss", "64");
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    ctl_publish(&c, 40);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    ctl_publish(&c, 5000); /* laps the 64-record ring */
+    ctl_exit(&c);
+    assert_true(poll_until(b, &r, has_exit, 5000));
+    cb_bus_stats(b, &st);
+    assert_int_equal(cbt_find_segment(c.bus, c.pid, shm, sizeof shm), 0);
+    for (uint32_t i = 0; ringabi_read(shm, i, &base, &head) == 0 && i < 2;
+         i++)
+        published += head - base;
+    assert_true(r.lost > 0);
+    assert_int_equal(r.lost, st.lost);
+    assert_int_equal(st.delivered + st.lost, published);
+    assert_int_equal(r.entries, st.entries);
+    /* The newest records are never lost: the last count arrived. */
+    assert_true(r.seen[5039]);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    rec_fini(&r);
+}
+
+static void
+test_bus_status_segment_shows_this_reader(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-status"};
+    struct cb_status_header *sh = malloc(sizeof *sh);
+    struct cb_bus_stats st;
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    char name[128];
+    uint64_t now;
+
+    (void)state;
+    assert_non_null(sh);
+    rec_init(&r);
+    ctl_start(&c, "status", NULL);
+    ctl_publish(&c, 123);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    cb_bus_set_sink_state(b, "sink ok");
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    cbt_sleep_us(120000); /* status is published at most every 100 ms */
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    cb_bus_stats(b, &st);
+    snprintf(name, sizeof name, "/clipbus-r.%s.%ld", c.bus, (long)getpid());
+    assert_int_equal(cb_status_read(name, sh), 0);
+    now = cbt_real_ns();
+    assert_int_equal(sh->pid, (uint32_t)getpid());
+    assert_string_equal(sh->program, "t-status");
+    assert_string_equal(sh->sink, "sink ok");
+    assert_int_equal(sh->delivered, st.delivered);
+    assert_int_equal(sh->lost, st.lost);
+    assert_int_equal(sh->producers, 1);
+    assert_true(sh->nrings >= 1);
+    assert_int_equal(sh->rings[0].producer_pid, (uint32_t)c.pid);
+    assert_int_equal(sh->rings[0].cursor, sh->rings[0].head);
+    assert_true(sh->heartbeat_real_ns <= now &&
+                now - sh->heartbeat_real_ns < 2000000000u);
+    ctl_exit(&c);
+    cb_bus_close(b);
+    assert_int_equal(cb_status_read(name, sh), -ENOENT);
+    cbt_unlink_bus(c.bus);
+    free(sh);
+    rec_fini(&r);
+}
+
+static void
+test_bus_wait_wakes_on_records_and_times_out(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-wait", .no_status = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    uint64_t t0;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "wait", NULL);
+    ctl_publish(&c, 1);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    t0 = cbt_mono_ns();
+    assert_int_equal(cb_bus_wait(b, 200), 0);
+    assert_true(cbt_mono_ns() - t0 >= 190000000u);
+    ctl_publish(&c, 3);
+    t0 = cbt_mono_ns();
+    assert_int_equal(cb_bus_wait(b, 5000), 1);
+    assert_true(cbt_mono_ns() - t0 < 1000000000u);
+    ctl_exit(&c);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    rec_fini(&r);
+}
+
+static void
+test_bus_from_now_skips_old_records_of_running_producers(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-now", .no_status = 1,
+                            .from = CB_FROM_NOW};
+    struct cb_bus *b = NULL;
+    struct ctl c1, c2;
+    struct rec r;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c1, "fromnow", NULL);
+    ctl_publish(&c1, 10);                 /* values 0..9: skipped */
+    assert_int_equal(cb_bus_open(c1.bus, &o, &b), 0);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    ctl_publish(&c1, 5);                  /* values 10..14: read */
+    ctl_start_on(&c2, &c1);
+    ctl_publish(&c2, 7);                  /* new producer: from its start */
+    cbt_sleep_us(150000);
+    assert_int_equal(cb_bus_scan(b, 1), 2);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    ctl_exit(&c1);
+    ctl_exit(&c2);
+    cb_bus_close(b);
+    cbt_unlink_bus(c1.bus);
+    for (int v = 0; v < 7; v++)
+        assert_true(r.seen[v]);           /* c2's 0..6 */
+    assert_false(r.seen[7] || r.seen[8] || r.seen[9]);
+    for (int v = 10; v < 15; v++)
+        assert_true(r.seen[v]);
+    assert_int_equal(r.counts, 12);
+    rec_fini(&r);
+}
+
+static void
+test_bus_foreign_segment_is_reported_once(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-foreign", .no_status = 1,
+                            .no_gc = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    char shm[128];
+    int fd;
+
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("not root: cannot give a segment to another user\n");
+        skip();
+    }
+    rec_init(&r);
+    ctl_start(&c, "foreign", NULL);
+    ctl_publish(&c, 3);
+    ctl_exit(&c);
+    assert_int_equal(cbt_find_segment(c.bus, c.pid, shm, sizeof shm), 0);
+    fd = shm_open(shm, O_RDWR, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(fchown(fd, 65534, 65534), 0);
+    close(fd);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+        assert_int_equal(cb_bus_scan(b, 1), 0);
+    }
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    assert_int_equal(r.bad, 1);
+    assert_non_null(strstr(r.bad_why, shm));
+    assert_int_equal(r.counts, 0);
+    rec_fini(&r);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bus_producer_present_at_open_gets_new_event),
+        cmocka_unit_test(test_bus_producer_appearing_later_is_discovered_once),
+        cmocka_unit_test(test_bus_dead_producer_is_reported_died_after_drain),
+        cmocka_unit_test(test_bus_short_run_before_any_reader_is_read_whole),
+        cmocka_unit_test(test_bus_exited_segment_removed_only_after_grace_once_drained),
+        cmocka_unit_test(test_bus_undrained_segment_is_kept_past_grace),
+        cmocka_unit_test(test_bus_no_gc_never_rereads_an_expired_segment),
+        cmocka_unit_test(test_bus_loss_events_add_up_to_lost),
+        cmocka_unit_test(test_bus_status_segment_shows_this_reader),
+        cmocka_unit_test(test_bus_wait_wakes_on_records_and_times_out),
+        cmocka_unit_test(test_bus_from_now_skips_old_records_of_running_producers),
+        cmocka_unit_test(test_bus_foreign_segment_is_reported_once),
+    };
+    return cmocka_run_group_tests_name("bus.bus", tests, NULL, NULL);
+}
