@@ -276,7 +276,12 @@ test_sigkill_mid_write_never_delivers_torn_record(void **unused)
             kread(&k, seg, live, "live");
         kill(pid, SIGKILL);
         assert_int_equal(cbt_wait(pid, 10000, &status), 0);
-        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+            char st[64];
+            fail_msg("seed=0x%" PRIx64 " round %u: the producer ended with "
+                     "%s before it was killed", seed, round,
+                     cbt_status_str(status, st, sizeof st));
+        }
 
         kread(&k, seg, live, "live");
         kread(&k, seg, live, "live");
