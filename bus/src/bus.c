@@ -39,13 +39,24 @@ struct prod {
     uint32_t ncur;
     uint64_t lost_reported;    /* sum of cursor losses already evented */
     int live;                  /* last liveness seen */
+    int announced;             /* NEW event sent */
+    int broken_said;           /* a broken ring was reported */
     int ended;                 /* EXIT/DIED event sent */
     int from;                  /* where new cursors start */
     uint64_t end_seen_ns;      /* when we first saw it exited or dead */
 };
 
+/* A segment this reader finished with but did not unlink (no_gc, or the
+ * unlink failed): never attached again while the same file exists. */
+struct done_seg {
+    char name[96];
+    uint64_t ino;
+};
+
 struct cb_bus {
     char name[CB_BUS_NAME_MAX + 1];
+    struct done_seg *done;
+    size_t ndone, done_cap;
     struct cb_bus_opts opts;
     struct prod *prods;
     size_t nprods, cap;
@@ -253,8 +264,16 @@ cb_status_read(const char *shm_name, struct cb_status_header *out)
     close(fd);
     if (s == MAP_FAILED)
         return -errno;
-    if (cb_load_u64(&s->magic, CB_ACQUIRE) != CB_STATUS_MAGIC ||
-        s->layout_major != CB_LAYOUT_MAJOR) {
+    switch (cb_load_u64(&s->magic, CB_ACQUIRE)) {
+    case 0: /* its reader is still creating it (or died doing so) */
+        munmap((void *)(uintptr_t)s, sizeof *s);
+        return CB_ENOTREADY;
+    case CB_STATUS_MAGIC:
+        if (s->layout_major == CB_LAYOUT_MAJOR)
+            break;
+        munmap((void *)(uintptr_t)s, sizeof *s);
+        return CB_EVERSION;
+    default:
         munmap((void *)(uintptr_t)s, sizeof *s);
         return CB_EBADSEG;
     }
@@ -279,9 +298,53 @@ cb_status_read(const char *shm_name, struct cb_status_header *out)
 /* ------------------------------------------------------------------------
  * Discovery
  * ------------------------------------------------------------------------ */
+/* Inode of a shm object, 0 if it is gone. */
+static uint64_t
+shm_ino(const char *name)
+{
+    char path[300];
+    struct stat st;
+
+    snprintf(path, sizeof path, "%s%s", CB_SHM_DIR, name);
+    return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static int
+is_done(const struct cb_bus *b, const char *name)
+{
+    for (size_t i = 0; i < b->ndone; i++)
+        if (strcmp(b->done[i].name, name) == 0)
+            return b->done[i].ino == shm_ino(name);
+    return 0;
+}
+
+static void
+remember_done(struct cb_bus *b, const char *name, uint64_t ino)
+{
+    if (ino == 0)
+        return;
+    for (size_t i = 0; i < b->ndone; i++)
+        if (strcmp(b->done[i].name, name) == 0) {
+            b->done[i].ino = ino;
+            return;
+        }
+    if (b->ndone == b->done_cap) {
+        size_t cap = b->done_cap ? b->done_cap * 2 : 16;
+        struct done_seg *nd = realloc(b->done, cap * sizeof *nd);
+        if (nd == NULL)
+            return; /* worst case: the segment is read again, counted */
+        b->done = nd;
+        b->done_cap = cap;
+    }
+    snprintf(b->done[b->ndone].name, sizeof b->done[0].name, "%s", name);
+    b->done[b->ndone++].ino = ino;
+}
+
 static int
 known(const struct cb_bus *b, const char *name)
 {
+    if (is_done(b, name))
+        return 1;
     for (size_t i = 0; i < b->nprods; i++)
         if (strcmp(b->prods[i].seg->info.shm_name, name) == 0)
             return 1;
@@ -296,6 +359,15 @@ refuse(struct cb_bus *b, const char *name, const char *why)
 {
     if (b->nrefused < REFUSED_MAX)
         snprintf(b->refused[b->nrefused++], sizeof b->refused[0], "%s", name);
+    if (b->npending < REFUSED_MAX)
+        snprintf(b->pending_why[b->npending++], sizeof b->pending_why[0],
+                 "%s", why);
+}
+
+/* Queues a CB_EV_BAD_SEGMENT message for the next poll. */
+static void
+refuse_note(struct cb_bus *b, const char *why)
+{
     if (b->npending < REFUSED_MAX)
         snprintf(b->pending_why[b->npending++], sizeof b->pending_why[0],
                  "%s", why);
@@ -419,6 +491,7 @@ cb_bus_close(struct cb_bus *b)
     for (size_t i = 0; i < b->nprods; i++)
         prod_free(&b->prods[i]);
     free(b->prods);
+    free(b->done);
     if (b->status != NULL) {
         munmap(b->status, sizeof *b->status);
         shm_unlink(b->status_name);
@@ -479,8 +552,20 @@ read_ring(struct cb_bus *b, struct prod *p, uint32_t r, size_t budget,
         int rc = cb_cursor_next(c, &e);
         if (rc == 0)
             break;
-        if (rc < 0)
-            continue; /* malformed entry: skipped and counted lost */
+        if (rc < 0) {
+            /* A malformed entry was skipped and counted lost; a broken
+             * ring is abandoned, said once. Either way, on next poll. */
+            if (c->broken && !p->broken_said) {
+                char why[300];
+                p->broken_said = 1;
+                snprintf(why, sizeof why,
+                         "%s: ring %u: sequence words contradict the head "
+                         "word; ring abandoned",
+                         p->seg->info.shm_name, r);
+                refuse_note(b, why);
+            }
+            break;
+        }
         n++;
         if (fn != NULL) {
             struct cb_event ev = {.type = CB_EV_ENTRY, .seg = p->seg,
@@ -509,9 +594,27 @@ prod_drained(const struct prod *p)
     if (n > p->ncur)
         return 0;
     for (uint32_t r = 0; r < n; r++)
-        if ((int64_t)(cb_segment_head(p->seg, r) - p->cur[r]->next) > 0)
+        if (cb_cursor_lag(p->cur[r]) > 0)
             return 0;
     return 1;
+}
+
+/* Counts the unfinished tail of each ring of an ended producer as lost
+ * (cb_cursor_finish) and reports it. Returns 1 if the callback said stop. */
+static int
+finish_cursors(struct cb_bus *b, struct prod *p, cb_event_fn fn, void *arg)
+{
+    for (uint32_t r = 0; r < p->ncur; r++) {
+        uint64_t n = cb_cursor_finish(p->cur[r]);
+        struct cb_event ev = {.type = CB_EV_LOSS, .seg = p->seg, .ring = r,
+                              .count = n};
+        if (n == 0)
+            continue;
+        b->st.lost += n;
+        if (fn != NULL && fn(arg, &ev))
+            return 1;
+    }
+    return 0;
 }
 
 /* Ends, then removes, producers that exited or died. Returns 1 if the
@@ -521,12 +624,32 @@ reap(struct cb_bus *b, cb_event_fn fn, void *arg, uint64_t now)
 {
     for (size_t i = 0; i < b->nprods;) {
         struct prod *p = &b->prods[i];
+        if (cb_segment_faulted(p->seg)) {
+            /* Truncated under us: said as a bad segment, dropped, never
+             * attached again while that file exists, never unlinked. */
+            char why[300];
+            snprintf(why, sizeof why,
+                     "%s: the file shrank under the reader (a read faulted);"
+                     " detached", p->seg->info.shm_name);
+            refuse_note(b, why);
+            remember_done(b, p->seg->info.shm_name,
+                          shm_ino(p->seg->info.shm_name));
+            prod_free(p);
+            b->prods[i] = b->prods[--b->nprods];
+            continue;
+        }
         if (p->live == CB_PRODUCER_ALIVE || !prod_drained(p)) {
             i++;
             continue;
         }
         if (!p->ended) {
             p->ended = 1;
+            /* Nothing more will come: an entry its process left unfinished
+             * is lost, and said so. Only once the process is gone -- an
+             * exited producer may still be in its exit handlers. */
+            if (!cb_process_alive(p->seg->info.pid, p->seg->info.start_time)
+                && finish_cursors(b, p, fn, arg))
+                return 1;
             if (emit(fn, arg, p->live == CB_PRODUCER_EXITED
                                   ? CB_EV_PRODUCER_EXIT
                                   : CB_EV_PRODUCER_DIED,
@@ -537,8 +660,9 @@ reap(struct cb_bus *b, cb_event_fn fn, void *arg, uint64_t now)
             i++;
             continue;
         }
-        if (!b->opts.no_gc)
-            shm_unlink(p->seg->info.shm_name);
+        if (b->opts.no_gc || shm_unlink(p->seg->info.shm_name) != 0)
+            remember_done(b, p->seg->info.shm_name,
+                          shm_ino(p->seg->info.shm_name));
         prod_free(p);
         b->prods[i] = b->prods[--b->nprods];
     }
@@ -548,7 +672,6 @@ reap(struct cb_bus *b, cb_event_fn fn, void *arg, uint64_t now)
 long
 cb_bus_poll(struct cb_bus *b, cb_event_fn fn, void *arg, size_t max)
 {
-    size_t nprods0 = b->nprods;
     uint64_t now;
     long total = 0;
 
@@ -560,10 +683,15 @@ cb_bus_poll(struct cb_bus *b, cb_event_fn fn, void *arg, size_t max)
             fn(arg, &ev);
     }
     b->npending = 0;
-    for (size_t i = nprods0 > b->nprods ? b->nprods : nprods0; i < b->nprods;
-         i++)
+    /* Every producer is announced once, before its first entry, however
+     * it was found (cb_bus_open, cb_bus_scan, cb_bus_wait or here). */
+    for (size_t i = 0; i < b->nprods; i++) {
+        if (b->prods[i].announced)
+            continue;
+        b->prods[i].announced = 1;
         if (emit(fn, arg, CB_EV_PRODUCER_NEW, b->prods[i].seg))
             return total;
+    }
     for (size_t i = 0; i < b->nprods; i++) {
         struct prod *p = &b->prods[i];
         if (prod_cursors(p) != 0)
@@ -599,8 +727,7 @@ cb_bus_wait(struct cb_bus *b, int timeout_ms)
             if (cb_segment_rings(p->seg) > p->ncur)
                 return 1;
             for (uint32_t r = 0; r < p->ncur; r++)
-                if ((int64_t)(cb_segment_head(p->seg, r) -
-                              p->cur[r]->next) > 0)
+                if (cb_cursor_lag(p->cur[r]) > 0)
                     return 1;
         }
         if (cb__mono_ns() >= end)

@@ -89,6 +89,7 @@ struct cb_producer {
     uint32_t perf_slow_us;
     uint64_t perf_slow_ticks;  /* perf_slow_us in producer clock ticks */
     char shm_name[96];
+    char bus[CB_BUS_NAME_MAX + 1]; /* kept for the child after fork() */
     /* process-local intern index: words of (hash32 << 32 | id) */
     uint64_t *index;
     uint32_t index_cap;        /* power of two */

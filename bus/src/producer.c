@@ -4,8 +4,8 @@
  *
  * The publish path -- everything after a thread's first record -- makes
  * no system call, takes no lock, allocates nothing and never reads reader
- * state: it reads the clock, fills a 64-byte staging record on the stack
- * and copies it into the thread's own ring (ring_put below; ring.c has the
+ * state: it reads the clock and stores the record's words straight into
+ * the next slot of the thread's own ring (slot_put below; ring.c has the
  * protocol). tests/bus/test_seccomp.c runs it under SECCOMP_MODE_STRICT,
  * where any system call kills the process. The exceptions are documented
  * where they are: CB_TRACK_PERFORMANCE's resource readings, and first
@@ -94,6 +94,11 @@ open_locked(const char *bus)
         return cb__prod.state == CB_PROD_OPEN ? 0 : cb__prod.state;
     if (env_off != NULL && env_off[0] != '\0' && strcmp(env_off, "0") != 0)
         return cb__prod.state = CB_EDISABLED;
+    /* NULL: the bus this process opened before a fork(), else
+     * CLIPBUS_BUS (empty counts as unset), else "default". An explicit
+     * empty name is invalid. */
+    if (bus == NULL && cb__prod.bus[0] != '\0')
+        bus = cb__prod.bus;
     if (bus == NULL)
         bus = getenv("CLIPBUS_BUS"); /* NOLINT */
     if (bus == NULL || bus[0] == '\0')
@@ -104,8 +109,11 @@ open_locked(const char *bus)
         err = -pthread_key_create(&cb__prod.key, release_thread);
         cb__prod.key_ok = err == 0;
     }
-    if (err == 0)
+    if (err == 0) {
+        if (bus != cb__prod.bus) /* never copy onto itself */
+            snprintf(cb__prod.bus, sizeof cb__prod.bus, "%s", bus);
         err = cb__segment_create(bus);
+    }
     if (err == 0 && cb__prod.index == NULL)
         err = cb__index_init(cb__prod.names_size);
     if (err != 0) {
@@ -153,6 +161,15 @@ cb_open(const char *bus)
 {
     int err;
 
+    if (bus != NULL && bus[0] == '\0') {
+        lock_or_die();
+        if (cb__prod.state == CB_PROD_UNOPENED) {
+            report_off(bus, CB_EBUSNAME);
+            cb_store_int(&cb__prod.state, CB_EBUSNAME, CB_RELEASE);
+        }
+        unlock_or_die();
+        return cb__prod.state == CB_PROD_OPEN ? 0 : cb__prod.state;
+    }
     lock_or_die();
     err = open_locked(bus);
     unlock_or_die();
@@ -338,22 +355,50 @@ thread_ready(struct cb_thread *t)
  * Publishing (the protocol is in ring.c)
  * ======================================================================== */
 
-/* Writes one record into the next slot. rec is private staging memory.
- * No system call, no lock, no allocation, no reader state. */
-static inline void
-ring_put(struct cb_thread *t, const struct cb_record *rec)
+/* The head fields of an entry before they are packed into words. Private
+ * to this file; segment.h's struct cb_record is the layout. */
+struct head {
+    uint16_t kind;
+    uint8_t flags;
+    uint16_t status;
+    uint32_t name_id;
+    uint64_t ts;
+    uint64_t value;
+};
+
+/* The words are packed by shifts, which gives segment.h's byte layout only
+ * on a little-endian machine; the format word says so to readers. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "clipbus packs record words for little-endian machines only"
+#endif
+
+/* Writes payload words w0..w6 (record bytes 8..63) as record number
+ * t->head and publishes it. No system call, no lock, no allocation, no
+ * reader state: nine stores to the thread's own slot. The words come as
+ * scalars, not an array: every ck_pr store clobbers memory, which would
+ * force an array onto the stack and reload it word by word. */
+static inline __attribute__((always_inline)) void
+slot_put(struct cb_thread *t, uint64_t w0, uint64_t w1, uint64_t w2,
+         uint64_t w3, uint64_t w4, uint64_t w5, uint64_t w6)
 {
     uint64_t n = t->head;
-    struct cb_record *s = &t->slots[n & t->mask];
+    uint64_t *s = (uint64_t *)&t->slots[n & t->mask];
 
-    /* Odd: a reader that copies this slot now will see the sequence
-     * change and retry. */
-    cb_store_u64(&s->seq, 2 * n + 1, CB_RELAXED);
-    /* The odd mark is ordered before every payload store below. */
+    /* W1 (ring.c): odd, so a reader copying this slot now will see the
+     * sequence change and drop its copy. */
+    cb_store_u64(&s[0], 2 * n + 1, CB_RELAXED);
+    /* W2: the odd mark is ordered before every payload store. */
     cb_fence(CB_RELEASE);
-    cb_copy_relaxed((uint64_t *)s + 1, (const uint64_t *)rec + 1, 7);
-    /* Publish: pairs with the reader's acquire load of seq (ring.c). */
-    cb_store_u64(&s->seq, 2 * n + 2, CB_RELEASE);
+    /* W3: the payload, relaxed. Unrolled on purpose: this is the cost. */
+    cb_store_u64(&s[1], w0, CB_RELAXED);
+    cb_store_u64(&s[2], w1, CB_RELAXED);
+    cb_store_u64(&s[3], w2, CB_RELAXED);
+    cb_store_u64(&s[4], w3, CB_RELAXED);
+    cb_store_u64(&s[5], w4, CB_RELAXED);
+    cb_store_u64(&s[6], w5, CB_RELAXED);
+    cb_store_u64(&s[7], w6, CB_RELAXED);
+    /* W4: publish; pairs with the reader's acquire load of seq (R1). */
+    cb_store_u64(&s[0], 2 * n + 2, CB_RELEASE);
     t->head = n + 1;
 }
 
@@ -365,48 +410,72 @@ entry_done(struct cb_thread *t)
     cb_store_u64(&t->ring->head, t->head, CB_RELEASE);
 }
 
-/* Publishes an entry whose head fields are in *h and whose data bytes
- * are data[0, len): head data first, then continuation records. */
-static void
-entry_publish(struct cb_thread *t, struct cb_record *h, const uint8_t *data,
-              size_t len)
+/* Packs the head record's word at byte 8 (kind, ext, flags, name). */
+static inline uint64_t
+head_w0(const struct head *h, size_t ext)
 {
-    size_t first = len < CB_HEAD_DATA ? len : CB_HEAD_DATA;
-    size_t ext = len > CB_HEAD_DATA
-                     ? (len - CB_HEAD_DATA + CB_CONT_DATA - 1) / CB_CONT_DATA
-                     : 0;
+    return (uint64_t)h->kind | (uint64_t)ext << 16 |
+           (uint64_t)h->flags << 24 | (uint64_t)h->name_id << 32;
+}
+
+/* Packs the word at byte 32 (session, status, data_len). */
+static inline uint64_t
+head_w3(const struct head *h, size_t len)
+{
+    uint32_t session = cb_load_u32(&cb__prod.session, CB_RELAXED);
+
+    return (uint64_t)session | (uint64_t)h->status << 32 |
+           (uint64_t)len << 48;
+}
+
+/* An entry with more than CB_HEAD_DATA data bytes: the head, then
+ * continuation records of CB_CONT_DATA bytes each. */
+static __attribute__((noinline)) void
+entry_put_long(struct cb_thread *t, struct head *h, const uint8_t *data,
+               size_t len)
+{
+    size_t ext = (len - CB_HEAD_DATA + CB_CONT_DATA - 1) / CB_CONT_DATA;
+    uint64_t d[6];
 
     if (ext > CB_EXT_MAX) {
         ext = CB_EXT_MAX;
         len = CB_HEAD_DATA + CB_EXT_MAX * CB_CONT_DATA;
         h->flags |= CB_RF_TRUNCATED;
     }
-    h->ext = (uint8_t)ext;
-    h->data_len = (uint16_t)len;
-    if (first != 0) /* data may be NULL when len is 0 */
-        memcpy(h->data, data, first);
-    ring_put(t, h);
+    memcpy(d, data, CB_HEAD_DATA);
+    slot_put(t, head_w0(h, ext), h->ts, h->value, head_w3(h, len), d[0],
+             d[1], d[2]);
     for (size_t i = 1; i <= ext; i++) {
-        _Alignas(CB_CACHELINE) struct cb_record_cont c;
         size_t off = CB_HEAD_DATA + (i - 1) * CB_CONT_DATA;
         size_t n = len - off < CB_CONT_DATA ? len - off : CB_CONT_DATA;
-        memset(&c, 0, sizeof c);
-        c.kind = CB_KIND_CONT;
-        c.index = (uint8_t)i;
-        memcpy(c.data, data + off, n);
-        ring_put(t, (const struct cb_record *)&c);
+        memset(d, 0, sizeof d);
+        memcpy(d, data + off, n);
+        slot_put(t, CB_KIND_CONT | (uint64_t)i << 16, d[0], d[1], d[2], d[3],
+                 d[4], d[5]);
     }
     entry_done(t);
 }
 
-static inline void
-head_init(struct cb_record *h, uint16_t kind, uint32_t name_id, uint64_t ts)
+/* Publishes an entry: head fields *h and data bytes data[0, len). One
+ * record when len <= CB_HEAD_DATA (inlined: the common case), more
+ * otherwise. `data` must have at least CB_HEAD_DATA readable bytes when
+ * len is not 0 (bytes past len are sent as they are, so callers zero
+ * them); it may be NULL when len is 0. */
+static inline __attribute__((always_inline)) void
+entry_put(struct cb_thread *t, struct head *h, const uint8_t *data,
+          size_t len)
 {
-    memset(h, 0, sizeof *h);
-    h->kind = kind;
-    h->name_id = name_id;
-    h->ts = ts;
-    h->session = cb_load_u32(&cb__prod.session, CB_RELAXED);
+    uint64_t d[3] = {0, 0, 0};
+
+    if (CB_UNLIKELY(len > CB_HEAD_DATA)) {
+        entry_put_long(t, h, data, len);
+        return;
+    }
+    if (len != 0)
+        memcpy(d, data, CB_HEAD_DATA);
+    slot_put(t, head_w0(h, 0), h->ts, h->value, head_w3(h, len), d[0], d[1],
+             d[2]);
+    entry_done(t);
 }
 
 /* Field encoders: append to buf[*len, cap); return 0 if it did not fit. */
@@ -580,6 +649,9 @@ cb__call_begin(struct cb_call *c, uint32_t *site, const char *func,
     if (CB_UNLIKELY(id == 0))
         id = cb__name_cached(site, func);
     c->name_id = id;
+    /* entry_put() sends the head's 24 data bytes whole: no stack garbage
+     * past the parameters. */
+    memset(c->data, 0, CB_HEAD_DATA);
     if (np != 0)
         encode_params(c, p, np);
     if (CB_UNLIKELY(perf_wanted(perf))) {
@@ -610,6 +682,7 @@ append_outcome(struct cb_call *c, uint8_t *buf, size_t cap)
 {
     size_t len = c->data_len;
 
+    memset(buf, 0, CB_HEAD_DATA);
     memcpy(buf, c->data, len);
     if (c->flags & CALL_FAIL) {
         int32_t code = c->err;
@@ -633,14 +706,31 @@ append_outcome(struct cb_call *c, uint8_t *buf, size_t cap)
     return len;
 }
 
+/* A call that failed or took resource readings: its entry carries more
+ * fields, built in a buffer. Out of line, so the common path below keeps
+ * everything in registers and needs no large stack frame. */
+static __attribute__((noinline)) void
+call_end_full(struct cb_thread *t, struct cb_call *c, uint64_t t1)
+{
+    uint8_t buf[CB__CALL_DATA + CB__ERRMSG_MAX + 64];
+    struct head h = {
+        .kind = CB_KIND_CALL,
+        .flags = (c->flags & CALL_TRUNC) ? CB_RF_TRUNCATED : 0,
+        .status = (c->flags & CALL_FAIL) ? CB_STATUS_ERROR : CB_STATUS_OK,
+        .name_id = c->name_id,
+        .ts = c->t0,
+        .value = t1 - c->t0,
+    };
+
+    entry_put(t, &h, buf, append_outcome(c, buf, sizeof buf));
+}
+
 void
 cb__call_end(struct cb_call *c)
 {
     struct cb_thread *t = &cb__thr;
-    _Alignas(CB_CACHELINE) struct cb_record h;
-    uint8_t buf[CB__CALL_DATA + CB__ERRMSG_MAX + 64];
-    uint64_t t1;
-    size_t len;
+    struct head h;
+    uint64_t t1, d[3];
 
     if (c->flags & CALL_OFF)
         return;
@@ -649,19 +739,23 @@ cb__call_end(struct cb_call *c)
     if (CB_UNLIKELY(t->ring == NULL)) /* the segment went away (fork) */
         return;
     inflight_pop(t);
-    head_init(&h, CB_KIND_CALL, c->name_id, c->t0);
-    h.value = t1 - c->t0;
-    h.status = (c->flags & CALL_FAIL) ? CB_STATUS_ERROR : CB_STATUS_OK;
-    if (c->flags & CALL_TRUNC)
-        h.flags |= CB_RF_TRUNCATED;
     if (CB_UNLIKELY(c->perf_site != NULL))
-        perf_site_note(c->perf_site, h.value);
-    if (CB_LIKELY((c->flags & (CALL_FAIL | CALL_PERF)) == 0)) {
-        entry_publish(t, &h, c->data, c->data_len);
+        perf_site_note(c->perf_site, t1 - c->t0);
+    if (CB_UNLIKELY((c->flags & (CALL_FAIL | CALL_PERF)) != 0 ||
+                    c->data_len > CB_HEAD_DATA)) {
+        call_end_full(t, c, t1);
         return;
     }
-    len = append_outcome(c, buf, sizeof buf);
-    entry_publish(t, &h, buf, len);
+    /* The common case: one record, parameters in its 24 data bytes
+     * (zeroed past data_len by cb__call_begin). */
+    h.kind = CB_KIND_CALL;
+    h.flags = (c->flags & CALL_TRUNC) ? CB_RF_TRUNCATED : 0;
+    h.status = CB_STATUS_OK;
+    h.name_id = c->name_id;
+    memcpy(d, c->data, sizeof d);
+    slot_put(t, head_w0(&h, 0), c->t0, t1 - c->t0, head_w3(&h, c->data_len),
+             d[0], d[1], d[2]);
+    entry_done(t);
 }
 
 int
@@ -689,39 +783,38 @@ cb_fail(int code, const char *fmt, ...)
 /* ========================================================================
  * Sessions and progress (Req 1.4)
  * ======================================================================== */
-#define STEP_ADVANCE 0
-#define STEP_BEGIN   1
-#define STEP_END     2
+#define STEP_ADVANCE CB_PROGRESS_ADVANCE
+#define STEP_BEGIN   CB_PROGRESS_BEGIN
+#define STEP_END     CB_PROGRESS_END
 
 static void
 emit_progress(struct cb_thread *t, uint32_t name_id, double delta,
               uint16_t what)
 {
-    _Alignas(CB_CACHELINE) struct cb_record h;
+    struct head h = {.kind = CB_KIND_PROGRESS, .status = what,
+                     .name_id = name_id, .ts = cb__now()};
 
-    head_init(&h, CB_KIND_PROGRESS, name_id, cb__now());
     memcpy(&h.value, &delta, sizeof delta);
-    h.status = what;
-    entry_publish(t, &h, NULL, 0);
+    entry_put(t, &h, NULL, 0);
 }
 
 uint32_t
 cb_session_begin(const char *name, double total_weight)
 {
     struct cb_thread *t = &cb__thr;
-    _Alignas(CB_CACHELINE) struct cb_record h;
+    struct head h = {.kind = CB_KIND_SESSION_BEGIN};
     uint32_t id;
 
     if (!thread_ready(t))
         return 0;
     id = (uint32_t)cb_faa_u64(&cb__prod.hdr->sessions, 1) + 1;
     cb_store_u32(&cb__prod.session, id, CB_RELAXED);
-    head_init(&h, CB_KIND_SESSION_BEGIN, cb_name_intern(name ? name : "?"),
-              cb__now());
+    h.name_id = cb_name_intern(name ? name : "?");
+    h.ts = cb__now();
     if (!(total_weight > 0))
         total_weight = 1;
     memcpy(&h.value, &total_weight, sizeof total_weight);
-    entry_publish(t, &h, NULL, 0);
+    entry_put(t, &h, NULL, 0);
     return id;
 }
 
@@ -729,13 +822,12 @@ void
 cb_session_end(int status)
 {
     struct cb_thread *t = &cb__thr;
-    _Alignas(CB_CACHELINE) struct cb_record h;
+    struct head h = {.kind = CB_KIND_SESSION_END, .status = (uint16_t)status};
 
     if (!thread_ready(t))
         return;
-    head_init(&h, CB_KIND_SESSION_END, 0, cb__now());
-    h.status = (uint16_t)status;
-    entry_publish(t, &h, NULL, 0);
+    h.ts = cb__now();
+    entry_put(t, &h, NULL, 0);
     cb_store_u32(&cb__prod.session, 0, CB_RELAXED);
 }
 
@@ -834,29 +926,48 @@ cb_progress(double units)
 /* ========================================================================
  * Metrics and log
  * ======================================================================== */
-static void
-metric_emit(int kind, uint32_t name_id, uint64_t bits, const char *labels)
+/* A metric without labels: one record, all of it inlined. */
+static inline __attribute__((always_inline)) void
+metric_put(int kind, uint32_t name_id, uint64_t bits)
 {
     struct cb_thread *t = &cb__thr;
-    _Alignas(CB_CACHELINE) struct cb_record h;
-    uint8_t data[4];
-    size_t len = 0;
+    struct head h = {.kind = (uint16_t)kind, .name_id = name_id,
+                     .value = bits};
 
     if (CB_UNLIKELY(!thread_ready(t)))
         return;
-    head_init(&h, (uint16_t)kind, name_id, cb__now());
-    h.value = bits;
-    if (labels != NULL) {
-        uint32_t lid = cb__intern(labels, strlen(labels));
-        put_tag(data, &len, sizeof data, CB_FIELD_LABELS, lid, NULL, 0);
-    }
-    entry_publish(t, &h, data, len);
+    h.ts = cb__now();
+    entry_put(t, &h, NULL, 0);
+}
+
+/* A metric with a label set: interned on first sight (a lock-free lookup
+ * afterwards), sent as one CB_FIELD_LABELS field. Out of line so that the
+ * common path above saves no registers for it. */
+static __attribute__((noinline)) void
+metric_put_labels(int kind, uint32_t name_id, uint64_t bits,
+                  const char *labels)
+{
+    struct cb_thread *t = &cb__thr;
+    struct head h = {.kind = (uint16_t)kind, .name_id = name_id,
+                     .value = bits};
+    uint8_t data[CB_HEAD_DATA] = {0};
+    size_t len = 0;
+
+    if (!thread_ready(t))
+        return;
+    h.ts = cb__now();
+    put_tag(data, &len, sizeof data, CB_FIELD_LABELS,
+            cb__intern(labels, strlen(labels)), NULL, 0);
+    entry_put(t, &h, data, len);
 }
 
 void
 cb__metric_i(int kind, uint32_t name_id, int64_t v, const char *labels)
 {
-    metric_emit(kind, name_id, (uint64_t)v, labels);
+    if (CB_LIKELY(labels == NULL))
+        metric_put(kind, name_id, (uint64_t)v);
+    else
+        metric_put_labels(kind, name_id, (uint64_t)v, labels);
 }
 
 void
@@ -865,14 +976,17 @@ cb__metric_d(int kind, uint32_t name_id, double v, const char *labels)
     uint64_t bits;
 
     memcpy(&bits, &v, sizeof bits);
-    metric_emit(kind, name_id, bits, labels);
+    if (CB_LIKELY(labels == NULL))
+        metric_put(kind, name_id, bits);
+    else
+        metric_put_labels(kind, name_id, bits, labels);
 }
 
 void
 cb_log(int level, const char *fmt, ...)
 {
     struct cb_thread *t = &cb__thr;
-    _Alignas(CB_CACHELINE) struct cb_record h;
+    struct head h = {.kind = CB_KIND_LOG, .status = (uint16_t)level};
     char msg[CB_NAME_LEN_MAX + 1];
     uint8_t data[CB_NAME_LEN_MAX + 16];
     size_t len = 0;
@@ -886,29 +1000,29 @@ cb_log(int level, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         n = 0;
-    head_init(&h, CB_KIND_LOG, t->top ? t->top->name_id : 0, cb__now());
-    h.status = (uint16_t)level;
+    h.name_id = t->top ? t->top->name_id : 0;
+    h.ts = cb__now();
+    memset(data, 0, CB_HEAD_DATA);
     if ((size_t)n >= sizeof msg) {
         n = (int)sizeof msg - 1;
         h.flags |= CB_RF_TRUNCATED;
     }
     put_str(data, &len, sizeof data, CB_FIELD_STR, 0, NULL, msg, (size_t)n);
-    entry_publish(t, &h, data, len);
+    entry_put(t, &h, data, len);
 }
 
 static void
 publish_thread_record(struct cb_thread *t)
 {
-    _Alignas(CB_CACHELINE) struct cb_record h;
-    uint8_t data[4 + 4 + 4 + 2 + CB_THREAD_NAME_MAX];
+    struct head h = {.kind = CB_KIND_THREAD, .ts = cb__now()};
+    uint8_t data[4 + 4 + 4 + 2 + CB_THREAD_NAME_MAX] = {0};
     size_t len = 0;
 
-    head_init(&h, CB_KIND_THREAD, 0, cb__now());
     put_tag(data, &len, sizeof data, CB_FIELD_TID, 0, &t->tid, 4);
     put_str(data, &len, sizeof data, CB_FIELD_STR, 0, NULL,
             t->ring->thread_name, strnlen(t->ring->thread_name,
                                           CB_THREAD_NAME_MAX));
-    entry_publish(t, &h, data, len);
+    entry_put(t, &h, data, len);
 }
 
 /* ========================================================================

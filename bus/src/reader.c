@@ -211,6 +211,7 @@ cb_segment_attach(const char *shm_name, int allow_foreign,
         goto fail;
     }
     close(fd);
+    cb__guard_install();
     seg->base = map;
     seg->size = (size_t)st.st_size;
     seg->hdr = map;
@@ -253,17 +254,25 @@ cb_process_alive(uint32_t pid, uint64_t start_time)
 int
 cb_segment_liveness(const struct cb_segment *seg)
 {
-    /* Acquire: pairs with the release store in cb_close(); the records
-     * published before it are visible once EXITED is. */
-    if (cb_load_u32(&seg->hdr->state, CB_ACQUIRE) == CB_SEG_EXITED)
+    uint32_t state;
+
+    {
+        CB_GUARD(seg, return CB_PRODUCER_DEAD);
+        /* Acquire: pairs with the release store in cb_close(); the
+         * records published before it are visible once EXITED is. */
+        state = cb_load_u32(&seg->hdr->state, CB_ACQUIRE);
+        CB_UNGUARD();
+    }
+    if (state == CB_SEG_EXITED)
         return CB_PRODUCER_EXITED;
     if (!cb_process_alive(seg->info.pid, seg->info.start_time))
         return CB_PRODUCER_DEAD;
     return CB_PRODUCER_ALIVE;
 }
 
-uint32_t
-cb_segment_rings(const struct cb_segment *seg)
+/* Unguarded: callers hold the guard. */
+static uint32_t
+rings_raw(const struct cb_segment *seg)
 {
     /* Acquire: pairs with the CAS that raised it after the ring was set
      * up. Clamped: the word is producer-controlled. */
@@ -272,10 +281,21 @@ cb_segment_rings(const struct cb_segment *seg)
     return n < seg->info.ring_count ? n : seg->info.ring_count;
 }
 
+uint32_t
+cb_segment_rings(const struct cb_segment *seg)
+{
+    uint32_t n;
+
+    CB_GUARD(seg, return 0);
+    n = rings_raw(seg);
+    CB_UNGUARD();
+    return n;
+}
+
 const struct cb_ring_header *
 cb__seg_ring(const struct cb_segment *seg, uint32_t i)
 {
-    if (seg == NULL || i >= cb_segment_rings(seg))
+    if (seg == NULL || i >= rings_raw(seg))
         return NULL;
     return (const struct cb_ring_header *)(seg->base + seg->rings_offset +
                                            (uint64_t)i * seg->ring_stride);
@@ -290,13 +310,20 @@ cb__seg_ring_records(const struct cb_segment *seg)
 uint64_t
 cb_segment_head(const struct cb_segment *seg, uint32_t ring)
 {
-    const struct cb_ring_header *r = cb__seg_ring(seg, ring);
+    const struct cb_ring_header *r;
+    uint64_t head = 0;
 
-    return r ? cb_load_u64(&r->head, CB_ACQUIRE) : 0;
+    CB_GUARD(seg, return 0);
+    r = cb__seg_ring(seg, ring);
+    if (r != NULL)
+        head = cb_load_u64(&r->head, CB_ACQUIRE);
+    CB_UNGUARD();
+    return head;
 }
 
-const char *
-cb_segment_name(const struct cb_segment *seg, uint32_t id, size_t *len)
+/* Unguarded: callers hold the guard. */
+static const char *
+name_raw(const struct cb_segment *seg, uint32_t id, size_t *len)
 {
     /* Acquire: pairs with the producer's release store after appending an
      * entry, so the bytes below `used` are complete. */
@@ -316,23 +343,46 @@ cb_segment_name(const struct cb_segment *seg, uint32_t id, size_t *len)
     return (const char *)t + id + 2;
 }
 
+const char *
+cb_segment_name(const struct cb_segment *seg, uint32_t id, size_t *len)
+{
+    const char *s;
+    size_t n = 0;
+
+    CB_GUARD(seg, return NULL);
+    s = name_raw(seg, id, &n);
+    /* Touch the name's last byte while guarded: the caller reads it
+     * unguarded, and a view of a name that faults is refused here. */
+    if (s != NULL && n > 0)
+        (void)*(volatile const char *)(s + n - 1);
+    CB_UNGUARD();
+    if (len != NULL)
+        *len = n;
+    return s;
+}
+
 char *
 cb_segment_name_copy(const struct cb_segment *seg, uint32_t id, char *buf,
                      size_t buf_len)
 {
     size_t n = 0;
-    const char *s = cb_segment_name(seg, id, &n);
+    const char *s;
 
     if (buf_len == 0)
         return buf;
-    if (s == NULL) {
-        snprintf(buf, buf_len, "?");
-        return buf;
+    {
+        CB_GUARD(seg, snprintf(buf, buf_len, "?"); return buf);
+        s = name_raw(seg, id, &n);
+        if (s != NULL) {
+            if (n >= buf_len)
+                n = buf_len - 1;
+            memcpy(buf, s, n);
+            buf[n] = '\0';
+        }
+        CB_UNGUARD();
     }
-    if (n >= buf_len)
-        n = buf_len - 1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
+    if (s == NULL)
+        snprintf(buf, buf_len, "?");
     return buf;
 }
 
@@ -400,10 +450,9 @@ cb_segment_now_ticks(const struct cb_segment *seg)
     return cb__mono_ns();
 }
 
-int
-cb_segment_inflight(const struct cb_segment *seg, uint32_t ring,
-                    struct cb_inflight_frame *out, size_t max,
-                    uint32_t *depth)
+static int
+inflight_raw(const struct cb_segment *seg, uint32_t ring,
+             struct cb_inflight_frame *out, size_t max, uint32_t *depth)
 {
     const struct cb_ring_header *r = cb__seg_ring(seg, ring);
 
@@ -433,21 +482,36 @@ cb_segment_inflight(const struct cb_segment *seg, uint32_t ring,
     return CB_ENOTREADY;
 }
 
+int
+cb_segment_inflight(const struct cb_segment *seg, uint32_t ring,
+                    struct cb_inflight_frame *out, size_t max,
+                    uint32_t *depth)
+{
+    int n;
+
+    CB_GUARD(seg, return CB_EBADSEG);
+    n = inflight_raw(seg, ring, out, max, depth);
+    CB_UNGUARD();
+    return n;
+}
+
 uint32_t
 cb_segment_ring_owner(const struct cb_segment *seg, uint32_t ring,
                       char *name)
 {
-    const struct cb_ring_header *r = cb__seg_ring(seg, ring);
-    uint32_t tid;
+    const struct cb_ring_header *r;
+    uint32_t tid = 0;
 
     name[0] = '\0';
-    if (r == NULL)
-        return 0;
-    tid = cb_load_u32(&r->owner_tid, CB_ACQUIRE);
+    CB_GUARD(seg, return 0);
+    r = cb__seg_ring(seg, ring);
+    if (r != NULL)
+        tid = cb_load_u32(&r->owner_tid, CB_ACQUIRE);
     if (tid != 0) {
         memcpy(name, r->thread_name, CB_THREAD_NAME_MAX);
         name[CB_THREAD_NAME_MAX - 1] = '\0';
     }
+    CB_UNGUARD();
     return tid;
 }
 
@@ -457,6 +521,8 @@ cb_segment_counters(const struct cb_segment *seg,
 {
     const struct cb_seg_header *h = seg->hdr;
 
+    memset(out, 0, sizeof *out);
+    CB_GUARD(seg, return);
     out->state = cb_load_u32(&h->state, CB_ACQUIRE);
     out->exit_real_ns = cb_load_u64(&h->exit_real_ns, CB_RELAXED);
     out->names_used = cb_load_u64(&h->names_used, CB_RELAXED);
@@ -464,4 +530,5 @@ cb_segment_counters(const struct cb_segment *seg,
     out->threads_unringed = cb_load_u64(&h->threads_unringed, CB_RELAXED);
     out->records_unringed = cb_load_u64(&h->records_unringed, CB_RELAXED);
     out->sessions = cb_load_u64(&h->sessions, CB_RELAXED);
+    CB_UNGUARD();
 }

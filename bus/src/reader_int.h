@@ -5,6 +5,7 @@
 #ifndef CB_READER_INT_H
 #define CB_READER_INT_H
 
+#include <setjmp.h>
 #include <stdint.h>
 
 #include "clipbus/reader.h"
@@ -19,7 +20,38 @@ struct cb_segment {
     uint64_t ring_stride;
     uint64_t ref_ticks, ref_mono_ns, ref_real_ns;
     uint64_t hz_bits;           /* refined ticks per second, as a double */
+    uint32_t faulted;           /* 1 once a read hit SIGBUS (guard.c) */
 };
+
+/* ------------------------------------------------------------------------
+ * SIGBUS guard (guard.c). Use as the first statement of a function that
+ * touches a segment's mapping:
+ *     CB_GUARD(seg, return CB_EBADSEG);
+ *     ... read the mapping ...
+ *     CB_UNGUARD();
+ * `on_fault` runs if the segment is already known faulted, or when a read
+ * faults; it must leave the function. Between the two macros, do not
+ * return (that would leave the guard pointing at a dead frame) and do not
+ * change locals you use in `on_fault`.
+ * ------------------------------------------------------------------------ */
+extern __thread sigjmp_buf *cb__guard_env
+    __attribute__((tls_model("initial-exec")));
+void cb__guard_install(void);
+void cb__seg_fault(const struct cb_segment *seg);
+
+#define CB_GUARD(seg, on_fault)                                                \
+    sigjmp_buf cb__env_;                                                       \
+    sigjmp_buf *const cb__prev_ = cb__guard_env;                               \
+    if (cb_segment_faulted(seg)) {                                             \
+        on_fault;                                                              \
+    }                                                                          \
+    if (sigsetjmp(cb__env_, 0) != 0) {                                         \
+        cb__guard_env = cb__prev_;                                             \
+        cb__seg_fault(seg);                                                    \
+        on_fault;                                                              \
+    }                                                                          \
+    cb__guard_env = &cb__env_
+#define CB_UNGUARD() (cb__guard_env = cb__prev_)
 
 /* The header of ring i, or NULL if i is not below the (clamped) number of
  * rings ever claimed. */

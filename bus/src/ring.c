@@ -68,9 +68,14 @@
  * continuation records (counting each as lost) until the next head.
  *
  * A producer killed mid-record leaves that slot at 2n+1 forever: it never
- * reads as published, so it is never delivered; head stays at the start
- * of the unfinished entry, so a drained reader ends exactly there.
+ * reads as published, so it is never delivered. Head stays at the start
+ * of the unfinished entry (or before the last record of a finished one,
+ * when the kill fell between W4 and the head store). So for a dead
+ * producer, "published" is head plus the published slots right after it
+ * (cb_segment_published); a reader drains to there, and cb_cursor_finish
+ * counts the records of an entry that will never be whole as lost.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "bus_int.h"
@@ -112,41 +117,67 @@ slot_read(const struct cb_record *slots, uint64_t mask, uint64_t c,
     return SLOT_OK;
 }
 
+/* Binds a pending cursor to its ring once the ring is set up. A ring can
+ * be below rings_hwm and not ready yet: two threads claim rings 0 and 1,
+ * the second prepares first and raises the hwm to 2. Reading base before
+ * `ready` would start the cursor at 0 -- harmless when base is 0, and
+ * silently wrong after 2^63 records, where sequence words alias. */
+static int
+cursor_bind(struct cb_cursor *cur, const struct cb_ring_header *r)
+{
+    /* Acquire: pairs with the release store of `ready` in ring_prepare(),
+     * after base, head and the seeded slots. */
+    if (cb_load_u32(&r->ready, CB_ACQUIRE) == 0)
+        return 0;
+    if (cur->from == CB_FROM_NOW)
+        cur->next = cb_load_u64(&r->head, CB_ACQUIRE);
+    else
+        cur->next = cb_load_u64(&r->base, CB_RELAXED);
+    cur->tid = cb_load_u32(&r->owner_tid, CB_RELAXED);
+    cur->pending = 0;
+    return 1;
+}
+
 int
 cb_cursor_init(struct cb_cursor *cur, struct cb_segment *seg, uint32_t ring,
                int from)
 {
-    const struct cb_ring_header *r = cb__seg_ring(seg, ring);
+    const struct cb_ring_header *r;
 
-    memset(cur, 0, sizeof *cur);
+    memset(cur, 0, offsetof(struct cb_cursor, data));
     cur->seg = seg;
     cur->ring = ring;
-    if (r == NULL)
-        return CB_EBADSEG;
-    /* Acquire: pairs with the writer's release of head and of base. */
-    if (from == CB_FROM_NOW)
-        cur->next = cb_load_u64(&r->head, CB_ACQUIRE);
-    else
-        cur->next = cb_load_u64(&r->base, CB_ACQUIRE);
-    cur->tid = cb_load_u32(&r->owner_tid, CB_RELAXED);
-    return 0;
+    cur->from = from;
+    cur->pending = 1;
+    {
+        CB_GUARD(seg, return CB_EBADSEG);
+        r = cb__seg_ring(seg, ring);
+        if (r != NULL)
+            cursor_bind(cur, r);
+        CB_UNGUARD();
+    }
+    return r != NULL ? 0 : CB_EBADSEG;
 }
 
-uint64_t
-cb_cursor_lag(const struct cb_cursor *cur)
+static uint64_t
+cursor_lag(const struct cb_cursor *cur)
 {
     const struct cb_ring_header *r = cb__seg_ring(cur->seg, cur->ring);
     uint64_t head;
 
-    if (r == NULL)
+    if (r == NULL || cur->pending || cur->broken)
         return 0;
     head = cb_load_u64(&r->head, CB_ACQUIRE);
     return (int64_t)(head - cur->next) > 0 ? head - cur->next : 0;
 }
 
 /* The writer lapped us at cur->next: jump to the oldest record that is
- * probably still there, counting the jump as lost. */
-static void
+ * probably still there, counting the jump as lost. Returns CB_EBADSEG
+ * (and marks the cursor broken) if the ring contradicts itself: a writer
+ * moves head after each entry, so a record can be published at most one
+ * entry (CB_EXT_MAX + 1 records) past head -- a cursor pushed further than
+ * that by "lapped" slots is reading garbage and would never stop. */
+static int
 cursor_jump(struct cb_cursor *cur, const struct cb_ring_header *r,
             uint64_t cap)
 {
@@ -157,8 +188,13 @@ cursor_jump(struct cb_cursor *cur, const struct cb_ring_header *r,
 
     if ((int64_t)(to - (cur->next + 1)) < 0)
         to = cur->next + 1;
+    if ((int64_t)(to - head) > (int64_t)CB_EXT_MAX + 1) {
+        cur->broken = 1;
+        return CB_EBADSEG;
+    }
     cur->lost += to - cur->next;
     cur->next = to;
+    return 0;
 }
 
 /* Copies the continuations of the entry whose head is at cur->next into
@@ -194,8 +230,8 @@ note_thread(struct cb_cursor *cur, const uint8_t *data, size_t len)
             cur->tid = (uint32_t)f.i;
 }
 
-int
-cb_cursor_next(struct cb_cursor *cur, struct cb_entry *out)
+static int
+cursor_next(struct cb_cursor *cur, struct cb_entry *out)
 {
     const struct cb_ring_header *r = cb__seg_ring(cur->seg, cur->ring);
     const struct cb_record *slots;
@@ -203,17 +239,24 @@ cb_cursor_next(struct cb_cursor *cur, struct cb_entry *out)
 
     if (r == NULL)
         return CB_EBADSEG;
+    if (cur->broken) /* said once by the call that found it */
+        return 0;
+    if (CB_UNLIKELY(cur->pending) && !cursor_bind(cur, r))
+        return 0;
     slots = (const struct cb_record *)(r + 1);
     cap = cb__seg_ring_records(cur->seg);
     mask = cap - 1;
-    for (;;) {
+    /* Bounded: a run of continuation records to skip is at most one
+     * entry long, and a lapped cursor needs one or two jumps. */
+    for (unsigned steps = 0; steps < 4 * (CB_EXT_MAX + 1); steps++) {
         struct cb_record h;
         int rc = slot_read(slots, mask, cur->next, &h);
         size_t max_len;
         if (rc == SLOT_NOTYET)
             return 0;
         if (rc == SLOT_GONE) {
-            cursor_jump(cur, r, cap);
+            if (cursor_jump(cur, r, cap) != 0)
+                return CB_EBADSEG;
             continue;
         }
         if (h.kind == CB_KIND_CONT) { /* landed inside an entry */
@@ -232,7 +275,8 @@ cb_cursor_next(struct cb_cursor *cur, struct cb_entry *out)
         if (rc == SLOT_NOTYET)
             return 0; /* the writer is mid-entry: read it whole later */
         if (rc == SLOT_GONE) {
-            cursor_jump(cur, r, cap);
+            if (cursor_jump(cur, r, cap) != 0)
+                return CB_EBADSEG;
             continue;
         }
         if (h.kind == CB_KIND_THREAD)
@@ -248,6 +292,78 @@ cb_cursor_next(struct cb_cursor *cur, struct cb_entry *out)
         cur->next += 1u + h.ext;
         return 1;
     }
+    return 0; /* more next time: the work per call is bounded */
+}
+
+static uint64_t
+published(const struct cb_segment *seg, uint32_t ring)
+{
+    const struct cb_ring_header *r = cb__seg_ring(seg, ring);
+    const struct cb_record *slots;
+    uint64_t n, cap;
+
+    if (r == NULL)
+        return 0;
+    slots = (const struct cb_record *)(r + 1);
+    cap = cb__seg_ring_records(seg);
+    n = cb_load_u64(&r->head, CB_ACQUIRE);
+    /* At most one entry can follow head: CB_EXT_MAX + 1 records. */
+    for (uint64_t i = 0; i <= CB_EXT_MAX && i < cap; i++, n++) {
+        /* Acquire: pairs with W4, as R1 does. */
+        uint64_t seq = cb_load_u64(&slots[n & (cap - 1)].seq, CB_ACQUIRE);
+        if (seq != 2 * n + 2)
+            break;
+    }
+    return n;
+}
+
+uint64_t
+cb_segment_published(const struct cb_segment *seg, uint32_t ring)
+{
+    uint64_t n;
+
+    CB_GUARD(seg, return 0);
+    n = published(seg, ring);
+    CB_UNGUARD();
+    return n;
+}
+
+uint64_t
+cb_cursor_lag(const struct cb_cursor *cur)
+{
+    uint64_t n;
+
+    CB_GUARD(cur->seg, return 0);
+    n = cursor_lag(cur);
+    CB_UNGUARD();
+    return n;
+}
+
+int
+cb_cursor_next(struct cb_cursor *cur, struct cb_entry *out)
+{
+    int rc;
+
+    CB_GUARD(cur->seg, return cur->broken ? 0 : (cur->broken = 1, CB_EBADSEG));
+    rc = cursor_next(cur, out);
+    CB_UNGUARD();
+    return rc;
+}
+
+uint64_t
+cb_cursor_finish(struct cb_cursor *cur)
+{
+    uint64_t end, skipped;
+
+    if (cur->pending)
+        return 0;
+    end = cb_segment_published(cur->seg, cur->ring);
+    if ((int64_t)(end - cur->next) <= 0)
+        return 0;
+    skipped = end - cur->next;
+    cur->lost += skipped;
+    cur->next = end;
+    return skipped;
 }
 
 int

@@ -340,18 +340,50 @@ static inline void cb_progress(double u)
 {
     (void)u;
 }
-#define CB_MONITOR_EXECUTION(...)          (void)0
-#define CB_TRACK_PERFORMANCE(...)          (void)0
-#define CB_TRACK_PERFORMANCE_EVERY(n, ...) (void)0
-#define CB_PROGRESS_STEP(weight)           (void)0
-#define cb_fail(code, ...)                 (code)
-#define cb_count(name, delta)              ((void)0)
-#define cb_gauge(name, v)                  ((void)0)
-#define cb_observe(name, v)                ((void)0)
-#define cb_count_l(name, delta, labels)    ((void)0)
-#define cb_gauge_l(name, v, labels)        ((void)0)
-#define cb_observe_l(name, v, labels)      ((void)0)
-#define cb_log(level, ...)                 ((void)0)
+/* A call, not a bare (code): `cb_fail(...);` as a statement must not warn
+ * "statement with no effect" when instrumentation is compiled out. The
+ * message arguments are evaluated (they rarely have side effects); the
+ * format is checked. */
+static inline int cb__fail_off(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline int cb__fail_off(int code, const char *fmt, ...)
+{
+    (void)fmt;
+    return code;
+}
+/* Never called: only its type is taken (inside sizeof), so cb_log's
+ * arguments are type- and format-checked but not evaluated. */
+static inline int cb__log_off(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static inline int cb__log_off(const char *fmt, ...)
+{
+    (void)fmt;
+    return 0;
+}
+/* Arguments are "used" without being evaluated (sizeof), so code whose
+ * variables exist only for monitoring draws no unused warnings, and no
+ * side effect of an argument runs -- the same contract as assert() under
+ * NDEBUG. Format strings are still checked by the compiler. */
+#define CB_INT(name, v)                    ((void)sizeof(v))
+#define CB_DBL(name, v)                    ((void)sizeof(v))
+#define CB_STR(name, v)                    ((void)sizeof(v))
+#define CB_MONITOR_EXECUTION(...)          do { __VA_ARGS__; } while (0)
+#define CB_TRACK_PERFORMANCE(...)          do { __VA_ARGS__; } while (0)
+#define CB_TRACK_PERFORMANCE_EVERY(n, ...)                                     \
+    do {                                                                       \
+        (void)sizeof(n);                                                       \
+        __VA_ARGS__;                                                           \
+    } while (0)
+#define CB_PROGRESS_STEP(weight)           ((void)sizeof(weight))
+#define cb_fail(code, ...)                 cb__fail_off((code), __VA_ARGS__)
+#define cb_count(name, delta)              ((void)sizeof(delta))
+#define cb_gauge(name, v)                  ((void)sizeof(v))
+#define cb_observe(name, v)                ((void)sizeof(v))
+#define cb_count_l(name, delta, labels)    ((void)sizeof(delta), (void)sizeof(labels))
+#define cb_gauge_l(name, v, labels)        ((void)sizeof(v), (void)sizeof(labels))
+#define cb_observe_l(name, v, labels)      ((void)sizeof(v), (void)sizeof(labels))
+#define cb_log(level, ...)                                                     \
+    ((void)sizeof(level), (void)sizeof(cb__log_off(__VA_ARGS__)))
 
 #endif /* CLIPBUS_DISABLE */
 

@@ -83,6 +83,11 @@ int cb_segment_attach(const char *shm_name, int allow_foreign,
 /* Unmaps and frees. Views into the segment become invalid. */
 void cb_segment_detach(struct cb_segment *seg);
 
+/* 1 once a read of the segment faulted because its file was truncated
+ * under the reader (the call that hit it returned CB_EBADSEG; every later
+ * call on it fails at once). Detach it. */
+int cb_segment_faulted(const struct cb_segment *seg);
+
 /* Borrowed; valid until detach. */
 const struct cb_producer_info *cb_segment_info(const struct cb_segment *seg);
 
@@ -93,9 +98,15 @@ int cb_segment_liveness(const struct cb_segment *seg);
 /* Rings that have ever been claimed: valid ring indexes are [0, result). */
 uint32_t cb_segment_rings(const struct cb_segment *seg);
 
-/* The writer's head of `ring` (records published so far), or 0 if the
- * ring index is out of range. */
+/* The writer's head of `ring`: the record number after the last whole
+ * entry, or 0 if the ring index is out of range. */
 uint64_t cb_segment_head(const struct cb_segment *seg, uint32_t ring);
+
+/* Record number after the last published record of `ring`: head, plus
+ * records published after it (a writer between publishing a record and
+ * moving head, or killed there). Equals head while no entry is under way.
+ * Records published since the ring's first = result - base. */
+uint64_t cb_segment_published(const struct cb_segment *seg, uint32_t ring);
 
 /* The name with id `id`; *len gets its length. Returns NULL for an id
  * that is not a valid, published entry of the table. Not NUL-terminated. */
@@ -164,6 +175,9 @@ struct cb_cursor {
     uint64_t next;          /* record number to read next */
     uint64_t delivered;     /* records delivered (continuations included) */
     uint64_t lost;          /* records lost: lapped or part of a lost entry */
+    int from;               /* CB_FROM_*, applied when the ring is ready */
+    int pending;            /* 1 until the ring's slots are set up */
+    int broken;             /* the ring contradicts itself: abandoned */
     uint8_t data[CB_ENTRY_DATA_MAX];
 };
 
@@ -171,18 +185,32 @@ struct cb_cursor {
 #define CB_FROM_NOW    1 /* only records published from now on */
 
 /* Sets up `cur` (caller's memory) to read `ring` of `seg`. Pair: nothing to
- * free. Returns 0, or CB_EBADSEG for a ring index out of range. */
+ * free. Returns 0, or CB_EBADSEG for a ring index out of range. A ring
+ * another thread is still setting up is fine: the cursor binds to its
+ * first record once it is ready (until then cb_cursor_next() returns 0). */
 int cb_cursor_init(struct cb_cursor *cur, struct cb_segment *seg,
                    uint32_t ring, int from);
 
 /* Reads the next whole entry into *out. Returns 1 with an entry, 0 when
  * nothing new is published yet, negative on a malformed entry (which is
  * skipped and counted lost, so the next call goes on). Records the cursor
- * skipped because the writer lapped it are added to cur->lost. */
+ * skipped because the writer lapped it are added to cur->lost. A ring
+ * whose sequence words contradict its head word (only a corrupt or hostile
+ * segment does that) returns CB_EBADSEG once and sets cur->broken; every
+ * later call returns 0, so a loop that reads until 0 always ends. One
+ * call does a bounded amount of work. */
 int cb_cursor_next(struct cb_cursor *cur, struct cb_entry *out);
 
 /* Records published but not yet read by this cursor. */
 uint64_t cb_cursor_lag(const struct cb_cursor *cur);
+
+/* For a producer that is dead or has exited: counts as lost what the
+ * cursor can never deliver -- the records of an entry the producer did
+ * not finish -- and moves the cursor to the end of what was published.
+ * Returns the records so counted. Afterwards, delivered + lost equals
+ * cb_segment_published(). Never call it while the producer may still
+ * write that ring. */
+uint64_t cb_cursor_finish(struct cb_cursor *cur);
 
 /* ------------------------------------------------------------------------
  * Fields of an entry's data (see segment.h for the encoding).

@@ -85,6 +85,16 @@ extern "C" {
 #define CB_KIND_LOG           10 /* status: level; text: the message */
 #define CB_KIND_MAX           10
 
+/* Progress record status (CB_KIND_PROGRESS): what the record reports.
+ * value always holds the session units done by it (0 for BEGIN). */
+#define CB_PROGRESS_ADVANCE 0 /* cb_progress() inside a step or session */
+#define CB_PROGRESS_BEGIN   1 /* a CB_PROGRESS_STEP began; name: the step */
+#define CB_PROGRESS_END     2 /* it ended; value: what it had left */
+
+/* Log records (CB_KIND_LOG): status is the CB_LOG_* level, name_id the
+ * innermost monitored call running on the thread (0 outside any), and the
+ * message is a CB_FIELD_STR field with name id 0. */
+
 /* Call outcomes (record status of CB_KIND_CALL). */
 #define CB_STATUS_OK      0
 #define CB_STATUS_ERROR   1
