@@ -1,0 +1,572 @@
+#!/usr/bin/env bash
+# bench/bench_analyzer.sh -- what clipbus costs the program it monitors:
+# clip-analyzer wall time on one fixed corpus, built with CLIPBUS_DISABLE vs
+# instrumented without a consumer vs instrumented with every consumer
+# attached, reading file:// pages and through the local clip API server.
+#
+#   bench/bench_analyzer.sh [--reps N] [--short] [--no-results] [--note TEXT]
+#
+# Prints one JSON line per result on stdout (human notes go to stderr) and
+# appends a dated section to bench/RESULTS.md. Configurations, measured in
+# turn within each repetition (the order rotates from one repetition to the
+# next, so machine drift spreads over all of them):
+#   a  file://, CLIPBUS_DISABLE build          d  the same via clipapi-serve
+#   b  file://, instrumented, no consumer      e  the same via clipapi-serve
+#   c  file://, instrumented, consumers        f  the same via clipapi-serve
+# One sample = one full run: one analyzer process per snapshot of the corpus,
+# in order, against a fresh --db, --jobs 4, the snapshots' --observed-at.
+# Consumers (c, f): `clipbus tail --jsonl` and `clipbus tail`, both to
+# /dev/null, started before the sample's first process and stopped after its
+# last; after each process the script waits until both have read all its
+# records (untimed) and takes the records published, delivered and lost from
+# `clipbus status --json`. Target (issue 4): c <= 1 % slower than a.
+# Needs cmake, ninja, a C compiler, jq, curl, python3 (stdlib only).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+build_root="$repo/build-bench-analyzer"
+short=${BENCH_SHORT:-0}
+[[ "$short" == "0" ]] && short=""
+reps=${BENCH_REPS:-}
+warmup=${BENCH_WARMUP:-1}
+seed=${BENCH_SEED:-4242}
+channels=${BENCH_CHANNELS:-80}
+snapshots=${BENCH_SNAPSHOTS:-4}
+jobs=4
+write_results=1
+note=""
+
+usage() {
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  cat <<'EOF'
+
+Options:
+  --reps N          samples per configuration (default 15, or BENCH_REPS)
+  --short           5 samples per configuration (also BENCH_SHORT=1);
+                    indicative only. BENCH_REPS wins over it.
+  --build-root DIR  where the two builds go (default: build-bench-analyzer
+                    in the repository: DIR/instr and DIR/off)
+  --no-results      do not append to bench/RESULTS.md
+  --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
+Environment: BENCH_REPS, BENCH_SHORT, BENCH_WARMUP (untimed warm-up rounds,
+default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
+BENCH_SNAPSHOTS (4), TMPDIR (work directory: corpus, databases).
+Exit status: 0 measured (whatever the verdict), 1 a build, a run or a
+check failed, 2 usage error.
+EOF
+}
+
+die_usage() { echo "bench_analyzer.sh: $*; see --help" >&2; exit 2; }
+while (($#)); do
+  case "$1" in
+    --reps) [[ $# -ge 2 ]] || die_usage "--reps needs a number"; reps=$2; shift ;;
+    --short) short=1 ;;
+    --build-root) [[ $# -ge 2 ]] || die_usage "--build-root needs a directory"
+                  build_root=$2; shift ;;
+    --no-results) write_results="" ;;
+    --note) [[ $# -ge 2 ]] || die_usage "--note needs a text"; note=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die_usage "unknown option '$1'" ;;
+  esac
+  shift
+done
+if [[ -z "$reps" ]]; then
+  if [[ -n "$short" ]]; then reps=5; else reps=15; fi
+fi
+for v in reps:"$reps" BENCH_WARMUP:"$warmup" BENCH_SEED:"$seed" \
+         BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots"; do
+  [[ ${v#*:} =~ ^[0-9]+$ ]] || die_usage "${v%%:*} must be a whole number, not '${v#*:}'"
+done
+((reps >= 2)) || die_usage "--reps must be at least 2 (the statistics need pairs)"
+((snapshots >= 1 && channels >= 1)) || die_usage "BENCH_CHANNELS and BENCH_SNAPSHOTS must be at least 1"
+
+log() { echo "bench_analyzer: $*" >&2; }
+fail() { log "$*"; exit 1; }
+
+for tool in cmake ninja jq curl python3; do
+  command -v "$tool" >/dev/null || fail "$tool not found: install it (scripts/install-deps.sh)"
+done
+
+# ---------------------------------------------------------------- build
+# Two builds of the whole tree (tests off): instrumented, and with every
+# macro compiled to nothing. The tools (server, generator, clipbus) come
+# from the instrumented build; the analyzer from both.
+build_variant() {  # $1 = dir, then extra cmake options
+  local dir=$1; shift
+  log "building $dir ($*)"
+  cmake -S "$repo" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCB_BUILD_TESTS=OFF "$@" >"$dir.configure.log" 2>&1 \
+    || { cat "$dir.configure.log" >&2; fail "cmake failed for $dir"; }
+  cmake --build "$dir" -j2 >"$dir.build.log" 2>&1 \
+    || { tail -30 "$dir.build.log" >&2; fail "build failed in $dir (log: $dir.build.log)"; }
+}
+mkdir -p "$build_root"
+build_variant "$build_root/instr" -DCLIPBUS_DISABLE=OFF
+build_variant "$build_root/off" -DCLIPBUS_DISABLE=ON
+an_instr="$build_root/instr/producers/clip-analyzer"
+an_off="$build_root/off/producers/clip-analyzer"
+gen="$build_root/instr/tools/clipapi/clipapi-gen"
+serve="$build_root/instr/tools/clipapi/clipapi-serve"
+clipbus="$build_root/instr/tools/clipbus/clipbus"
+for b in "$an_instr" "$an_off" "$gen" "$serve" "$clipbus"; do
+  [[ -x "$b" ]] || fail "$b was not built"
+done
+# The CLIPBUS_DISABLE analyzer must not contain the library at all.
+if nm "$an_off" 2>/dev/null | grep -q ' [TtDdBb] cb__'; then
+  fail "$an_off contains clipbus symbols: CLIPBUS_DISABLE did not take effect"
+fi
+
+# ---------------------------------------------------------------- machine
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+cpus=$(nproc)
+kernel=$(uname -r)
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git -C "$repo" diff --quiet HEAD -- bus producers tools bench 2>/dev/null; then
+  commit="$commit (bus/, producers/, tools/ or bench/ modified)"
+fi
+when=$(date -u '+%Y-%m-%d %H:%M UTC')
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+busiest=$(ps -eo pcpu=,comm= --sort=-pcpu | head -3 | awk '{printf "%s%s %s%%", (NR>1?", ":""), $2, $1}')
+cc_version=$(${CC:-cc} --version 2>/dev/null | head -1 || echo "?")
+log "commit $commit, $cpu_model, $cpus CPUs, kernel $kernel, load $load"
+log "busiest processes now: $busiest"
+
+# ---------------------------------------------------------------- set-up
+bus="bench_an_$$"
+export CLIPBUS_BUS=$bus
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-analyzer.XXXXXX")
+results_dir="$build_root/results"
+mkdir -p "$results_dir"
+stamp=$(date -u '+%Y%m%dT%H%M%SZ')
+raw="$results_dir/$stamp.raw.jsonl"
+jsonl="$results_dir/$stamp.jsonl"
+: >"$raw"
+
+server_pids=()
+consumer_pids=()
+cleanup() {
+  local p
+  for p in "${consumer_pids[@]}" "${server_pids[@]}"; do
+    kill -TERM "$p" 2>/dev/null || true
+  done
+  for p in "${consumer_pids[@]}" "${server_pids[@]}"; do
+    wait "$p" 2>/dev/null || true
+  done
+  "$clipbus" gc --bus "$bus" >/dev/null 2>&1 || true
+  # Whatever is left of this run's bus (a segment of a live process that
+  # was killed with us, say): only this bus's names.
+  rm -f "/dev/shm/clipbus.$bus."* "/dev/shm/clipbus-r.$bus."* 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "corpus: seed $seed, $channels channels, $snapshots snapshots"
+"$gen" --seed "$seed" --out "$work/corpus" --channels "$channels" \
+       --snapshots "$snapshots" >&2
+corpus="$work/corpus"
+mapfile -t observed < <(jq -r '.snapshots[].observed_at' "$corpus/corpus.json")
+((${#observed[@]} == snapshots)) || fail "corpus.json lists ${#observed[@]} snapshots, expected $snapshots"
+clips=$(jq '.clip_count // 0' "$corpus/corpus.json")
+
+# One server per HTTP configuration, no faults. The rate limit is set high
+# so that the analyzer's Ratelimit pacing never kicks in (the default 800
+# points a minute would be spent within a few samples).
+declare -A port
+for cfg in d e f; do
+  "$serve" --corpus "$corpus" --port 0 --port-file "$work/port-$cfg" \
+           --ratelimit-limit 1000000 --stats-file "$work/server-$cfg.json" \
+           2>"$work/server-$cfg.log" &
+  server_pids+=($!)
+  for _ in $(seq 100); do [[ -s "$work/port-$cfg" ]] && break; sleep 0.05; done
+  [[ -s "$work/port-$cfg" ]] || { cat "$work/server-$cfg.log" >&2; fail "clipapi-serve for $cfg did not start"; }
+  port[$cfg]=$(cat "$work/port-$cfg")
+done
+log "servers: d on ${port[d]}, e on ${port[e]}, f on ${port[f]}"
+
+# ---------------------------------------------------------------- helpers
+# The timing helpers set globals instead of printing: a command
+# substitution would fork (time spent inside the measurement) and a
+# subshell starts with zero children's CPU time.
+# children_cpu: microseconds of user+system CPU of the reaped children of
+# this shell, from the `times` builtin (ms resolution).
+tfile="$work/times"
+to_us() {  # 1m2.345s -> microseconds, in _us
+  local x=$1 m r s f
+  m=${x%%m*}; r=${x#*m}; r=${r%s}; s=${r%.*}; f=${r#*.}000000
+  _us=$(( (10#$m * 60 + 10#$s) * 1000000 + 10#${f:0:6} ))
+}
+children_cpu() {  # -> _cpu
+  local u s us
+  times >"$tfile"
+  { read -r _ _; read -r u s; } <"$tfile"
+  to_us "$u"; us=$_us; to_us "$s"
+  _cpu=$((us + _us))
+}
+now() { local t=$EPOCHREALTIME; _now=$(( 10#${t%.*} * 1000000 + 10#${t#*.} )); }
+
+status_json() { "$clipbus" status --bus "$bus" --json 2>/dev/null || true; }
+
+# After producer $1 exited: wait (up to 10 s) until every consumer has read
+# all of its rings, then print "published delivered lost readers" where
+# delivered/lost are summed over the consumers.
+drain_and_count() {
+  local pid=$1 want_readers=$2 i out
+  for i in $(seq 200); do
+    out=$(status_json | jq -r --argjson pid "$pid" --argjson want "$want_readers" '
+      ([.producers[] | select(.pid == $pid)] | first) as $p
+      | if $p == null then "0 0 0 \(.readers | length) done"
+        else
+          ($p.rings | map(.head) | add // 0) as $heads
+          | [.readers[] | [.rings[] | select(.producer_pid == $pid)]] as $rr
+          | ($rr | map(map(.delivered) | add // 0) | add // 0) as $d
+          | ($rr | map(map(.lost) | add // 0) | add // 0) as $l
+          | (($rr | length) == $want and
+             ($rr | all(length == ($p.rings | length) and all(.lag == 0)))) as $ok
+          | "\($p.records_published) \($d) \($l) \($rr | length) \(if $ok then "done" else "wait" end)"
+        end' 2>/dev/null || echo "? 0 0 0 wait")
+    [[ $out == *done ]] && { echo "${out% done}"; return 0; }
+    sleep 0.05
+  done
+  log "consumers did not drain producer $pid within 10 s (last: ${out% *})"
+  echo "${out% *}"
+}
+
+wait_readers() {  # $1 = how many readers must be heartbeating
+  local i n
+  for i in $(seq 200); do
+    n=$(status_json | jq '[.readers[] | select(.alive and .heartbeat != null)] | length' 2>/dev/null || echo 0)
+    ((n >= $1)) && return 0
+    sleep 0.05
+  done
+  fail "only $n of $1 consumers appeared on bus $bus within 10 s"
+}
+
+start_consumers() {
+  consumer_pids=()
+  "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err" &
+  consumer_pids+=($!)
+  "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err" &
+  consumer_pids+=($!)
+  wait_readers 2
+}
+
+# Stops the consumers; their CPU time (user+system, microseconds) in _ccpu.
+stop_consumers() {
+  local p ticks=0 tck u s
+  tck=$(getconf CLK_TCK)
+  for p in "${consumer_pids[@]}"; do
+    read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo "0 0")
+    ticks=$((ticks + u + s))
+    kill -TERM "$p" 2>/dev/null || true
+  done
+  for p in "${consumer_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  consumer_pids=()
+  _ccpu=$((ticks * 1000000 / tck))
+}
+
+# One sample: configuration $1, repetition $2 ("w" for warm-up).
+sample() {
+  local cfg=$1 rep=$2 an api k pid rc t0 t1 c0 c1 acc p d l n
+  local wall=0 cpu=0 pub=0 del=0 lost=0 nread=0 cons_cpu=0 rcs=() walls=()
+  local with_consumers="" db="$work/db-$cfg.sqlite" out="$work/rank-$cfg.json"
+  case $cfg in a|d) an=$an_off ;; *) an=$an_instr ;; esac
+  case $cfg in c|f) with_consumers=1 ;; esac
+  rm -f "$db" "$db-wal" "$db-shm" "$db-journal"
+  if [[ -n "$with_consumers" ]]; then start_consumers; fi
+  for ((k = 0; k < snapshots; k++)); do
+    case $cfg in
+      a|b|c) api="file://$corpus/snap-$(printf %03d "$k")" ;;
+      *) api="http://127.0.0.1:${port[$cfg]}"
+         curl -sf "$api/control/snapshot?set=$k" >/dev/null \
+           || fail "could not set snapshot $k on the server of $cfg" ;;
+    esac
+    rc=0
+    children_cpu; c0=$_cpu
+    now; t0=$_now
+    "$an" --api "$api" --channels-file "$corpus/channels.txt" --db "$db" \
+          --observed-at "${observed[$k]}" --jobs "$jobs" --seed "$seed" \
+          --format json --top 0 -o "$out" 2>"$work/analyzer-$cfg.log" &
+    pid=$!
+    wait "$pid" || rc=$?
+    now; t1=$_now
+    children_cpu; c1=$_cpu
+    walls+=($((t1 - t0)))
+    wall=$((wall + t1 - t0))
+    cpu=$((cpu + c1 - c0))
+    rcs+=("$rc")
+    if ((rc != 0)); then
+      log "analyzer exited $rc in $cfg, repetition $rep, snapshot $k:"
+      tail -5 "$work/analyzer-$cfg.log" >&2
+    fi
+    # Records on the bus (untimed): wait for the consumers, count, clean.
+    read -r p d l n < <(drain_and_count "$pid" "$([[ -n $with_consumers ]] && echo 2 || echo 0)")
+    pub=$((pub + ${p//\?/0})); del=$((del + d)); lost=$((lost + l)); nread=$n
+    "$clipbus" gc --bus "$bus" >/dev/null 2>&1 || true
+  done
+  if [[ -n "$with_consumers" ]]; then stop_consumers; cons_cpu=$_ccpu; fi
+  acc=$(jq -c '[.clips[].id] | length as $n | {n: $n, top: .[:20]}' "$out" 2>/dev/null || echo null)
+  [[ $rep == w ]] && return 0
+  printf '{"cfg":"%s","rep":%d,"wall_us":%d,"cpu_us":%d,"process_wall_us":[%s],"exit":[%s],"published":%d,"delivered":%d,"lost":%d,"readers":%d,"consumer_cpu_us":%d,"ranking":%s}\n' \
+    "$cfg" "$rep" "$wall" "$cpu" "$(IFS=,; echo "${walls[*]}")" "$(IFS=,; echo "${rcs[*]}")" \
+    "$pub" "$del" "$lost" "$nread" "$cons_cpu" "$acc" >>"$raw"
+}
+
+# ---------------------------------------------------------------- run
+configs=(a b c d e f)
+t_start=$(date +%s)
+for ((w = 0; w < warmup; w++)); do
+  log "warm-up round $((w + 1)) of $warmup (not recorded)"
+  for cfg in "${configs[@]}"; do sample "$cfg" w; done
+done
+for ((r = 0; r < reps; r++)); do
+  order=()
+  for ((i = 0; i < ${#configs[@]}; i++)); do
+    order+=("${configs[$(((r + i) % ${#configs[@]}))]}")
+  done
+  log "repetition $((r + 1)) of $reps: ${order[*]} (load $(cut -d' ' -f1 /proc/loadavg))"
+  for cfg in "${order[@]}"; do sample "$cfg" "$r"; done
+done
+t_end=$(date +%s)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Servers: stop them (they write their stats) and check they injected nothing.
+for p in "${server_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+for p in "${server_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+server_pids=()
+server_info=$(for cfg in d e f; do
+  jq -c --arg cfg "$cfg" '{cfg: $cfg, stats: .}' "$work/server-$cfg.json" 2>/dev/null \
+    || echo "{\"cfg\":\"$cfg\",\"stats\":null}"
+done | jq -sc .)
+log "measured in $((t_end - t_start)) s; raw samples in $raw"
+
+# ---------------------------------------------------------------- statistics
+BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus "$cpus" \
+  --arg kernel "$kernel" --arg load "$load" --arg load_end "$load_end" \
+  --arg busiest "$busiest" --arg cc "$cc_version" --arg when "$when" \
+  --argjson reps "$reps" --argjson warmup "$warmup" --argjson seed "$seed" \
+  --argjson channels "$channels" --argjson snapshots "$snapshots" --argjson clips "$clips" \
+  --argjson jobs "$jobs" --arg short "$short" --arg note "$note" \
+  --argjson servers "$server_info" --argjson secs "$((t_end - t_start))" \
+  '{commit: $commit, cpu: $cpu, cpus: $cpus, kernel: $kernel, load: $load,
+    load_end: $load_end, busiest: $busiest, cc: $cc, when: $when, reps: $reps,
+    warmup: $warmup, seed: $seed, channels: $channels, snapshots: $snapshots,
+    clips: $clips, jobs: $jobs, short: ($short != ""), note: $note,
+    servers: $servers, seconds: $secs}')
+export BENCH_META
+md="$work/section.md"
+python3 - "$raw" "$md" >"$jsonl" <<'PY'
+import json, math, os, statistics as st, sys
+
+raw_path, md_path = sys.argv[1], sys.argv[2]
+meta = json.loads(os.environ["BENCH_META"])
+rows = [json.loads(l) for l in open(raw_path) if l.strip()]
+NAMES = {
+    "a": "file://, CLIPBUS_DISABLE build",
+    "b": "file://, instrumented, no consumer",
+    "c": "file://, instrumented, 2 consumers",
+    "d": "HTTP, CLIPBUS_DISABLE build",
+    "e": "HTTP, instrumented, no consumer",
+    "f": "HTTP, instrumented, 2 consumers",
+}
+CASE = {"a": "file/disabled", "b": "file/instrumented", "c": "file/consumers",
+        "d": "http/disabled", "e": "http/instrumented", "f": "http/consumers"}
+TARGET = 0.01
+by = {c: {r["rep"]: r for r in rows if r["cfg"] == c} for c in NAMES}
+reps = sorted(set.intersection(*(set(v) for v in by.values())))
+problems = []
+
+
+def q(xs, p):
+    """Quantile p of xs, linear interpolation between order statistics."""
+    xs = sorted(xs)
+    if len(xs) == 1:
+        return xs[0]
+    h = (len(xs) - 1) * p
+    lo = int(h)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (h - lo)
+
+
+def sign_ci(rs):
+    """Distribution-free interval for the median of rs from order statistics
+    (the sign test): [r_(k), r_(n+1-k)] with the largest k whose coverage
+    1 - 2 P(Binomial(n, 1/2) <= k-1) is at least 95 %; for n <= 5 no k
+    reaches 95 %, then k = 1 (min..max) and its lower coverage is given."""
+    n = len(rs)
+    rs = sorted(rs)
+
+    def cover(k):
+        tail = sum(math.comb(n, i) for i in range(k)) / 2 ** n
+        return 1 - 2 * tail
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and cover(k + 1) >= 0.95:
+        k += 1
+    return rs[k - 1], rs[n - k], cover(k)
+
+
+def rel(num, den, key):
+    """Overhead of num over den: the median over repetitions of the paired
+    ratio num/den - 1 (both measured in the same repetition, so drift
+    between repetitions cancels), its sign-test interval, and the ratio of
+    the medians - 1 for comparison."""
+    x = [by[num][r][key] for r in reps]
+    y = [by[den][r][key] for r in reps]
+    rs = [a / b - 1 for a, b in zip(x, y)]
+    lo, hi, level = sign_ci(rs)
+    return {"value": st.median(rs), "ci": [lo, hi], "ci_level": level,
+            "ratio_of_medians": st.median(x) / st.median(y) - 1,
+            "slower_in": sum(a > b for a, b in zip(x, y))}
+
+
+def verdict(point, lo, hi):
+    if hi <= TARGET:
+        return "PASS"
+    if lo > TARGET:
+        return "MISS"
+    if lo <= 0 <= hi:
+        return "indistinguishable at this noise level (interval holds 0 and exceeds 1 %)"
+    return "inconclusive (interval straddles the 1 % target)"
+
+
+out = []
+out.append({"bench": "analyzer", "case": "config", **{k: meta[k] for k in (
+    "commit", "cpu", "cpus", "kernel", "load", "load_end", "reps", "warmup", "seed",
+    "channels", "snapshots", "clips", "jobs", "short", "seconds")}, "servers": meta["servers"]})
+summ = {}
+for c, name in NAMES.items():
+    rs = [by[c][r] for r in reps]
+    if not rs:
+        problems.append(f"no samples for {c}")
+        continue
+    w = [r["wall_us"] / 1e6 for r in rs]
+    cpu = [r["cpu_us"] / 1e6 for r in rs]
+    bad = sum(1 for r in rs for e in r["exit"] if e != 0)
+    if bad:
+        problems.append(f"{c}: {bad} analyzer runs exited non-zero")
+    s = {
+        "bench": "analyzer", "case": CASE[c], "config": c, "what": name,
+        "samples": len(rs), "processes_per_sample": meta["snapshots"],
+        "wall_median_s": st.median(w), "wall_p10_s": q(w, .1), "wall_p90_s": q(w, .9),
+        "wall_q1_s": q(w, .25), "wall_q3_s": q(w, .75),
+        "wall_min_s": min(w), "wall_max_s": max(w),
+        "cpu_median_s": st.median(cpu),
+        "published_per_sample": st.median([r["published"] for r in rs]),
+        "published_total": sum(r["published"] for r in rs),
+        "delivered_total": sum(r["delivered"] for r in rs),
+        "lost_total": sum(r["lost"] for r in rs),
+        "consumers": max(r["readers"] for r in rs),
+        "consumer_cpu_median_s": st.median([r["consumer_cpu_us"] / 1e6 for r in rs]),
+        "nonzero_exits": bad,
+        "samples_s": [round(v, 6) for v in w],
+    }
+    summ[c] = s
+    out.append(s)
+    if c in "ad" and s["published_total"]:
+        problems.append(f"{c}: the CLIPBUS_DISABLE build put {s['published_total']} records on the bus")
+    if c in "be" and s["published_total"] == 0:
+        problems.append(f"{c}: the instrumented build put no record on the bus")
+    if c in "cf":
+        want = 2 * s["published_total"]
+        if s["delivered_total"] + s["lost_total"] != want:
+            problems.append(f"{c}: consumers delivered {s['delivered_total']} + lost "
+                            f"{s['lost_total']}, expected 2 x {s['published_total']}")
+
+# Every configuration must rank the same clips in the same order.
+rankings = {json.dumps(r["ranking"], sort_keys=True) for r in rows}
+if len(rankings) != 1:
+    problems.append(f"the rankings differ between samples ({len(rankings)} distinct)")
+for srv in meta["servers"]:
+    st_ = srv["stats"] or {}
+    faults = st_.get("faults") or {}
+    if srv["stats"] is None:
+        problems.append(f"server of {srv['cfg']} wrote no stats")
+    elif any(v for v in faults.values() if isinstance(v, (int, float))):
+        problems.append(f"server of {srv['cfg']} injected faults: {faults}")
+
+ratios = []
+for num, den in (("b", "a"), ("c", "a"), ("e", "d"), ("f", "d"), ("c", "b"), ("f", "e")):
+    if num not in summ or den not in summ:
+        continue
+    w = rel(num, den, "wall_us")
+    cpu = rel(num, den, "cpu_us")
+    r = {"bench": "analyzer", "case": f"overhead/{CASE[num]}_vs_{CASE[den].split('/')[1]}",
+         "num": num, "den": den, "pairs": len(reps), **w,
+         "cpu_value": cpu["value"], "cpu_ci": cpu["ci"]}
+    if den in "ad" and num in "cf":
+        r["target"] = TARGET
+        r["verdict"] = verdict(w["value"], *w["ci"])
+    ratios.append(r)
+    out.append(r)
+out.append({"bench": "analyzer", "case": "checks", "ok": not problems, "problems": problems})
+for o in out:
+    print(json.dumps(o))
+
+
+def pct(v):
+    return f"{v * 100:+.2f} %"
+
+
+L = []
+kind = "full run" if not meta["short"] else "short run (BENCH_SHORT, indicative only)"
+L.append(f"\n## {meta['when']}, commit {meta['commit']}: clip-analyzer overhead, {kind}\n")
+L.append(f"- Machine: {meta['cpu']}, {meta['cpus']} CPUs, kernel {meta['kernel']}; "
+         f"{meta['cc']}, Release.")
+L.append(f"- Load average at start {meta['load']}, at end {meta['load_end']}; "
+         f"busiest processes at start: {meta['busiest']}.")
+if meta["note"]:
+    L.append(f"- Note: {meta['note']}")
+L.append(f"- Corpus: clipapi-gen --seed {meta['seed']}, {meta['channels']} channels, "
+         f"{meta['snapshots']} snapshots. One sample = {meta['snapshots']} analyzer "
+         f"processes (one per snapshot, fresh --db, --jobs {meta['jobs']}); "
+         f"{len(reps)} samples per configuration, {meta['warmup']} warm-up round, "
+         f"configurations interleaved in a rotating order; {meta['seconds']} s of measuring.")
+L.append("- Wall time of the analyzer processes only (snapshot switches, waiting for the "
+         "consumers to drain and gc are outside it); CPU = the analyzer's user+system. "
+         "Consumers (c, f): `clipbus tail --jsonl` and `clipbus tail` to /dev/null. "
+         "Overhead = median over repetitions of the paired ratio - 1 (both configurations "
+         "of a pair ran in the same repetition); the interval is the sign test's "
+         "distribution-free interval for that median, its confidence level in brackets"
+         + (" (min..max of the ratios: too few samples for 95 %)." if len(reps) <= 5 else "."))
+L.append("")
+L.append("| config | median s | p10 s | p90 s | IQR s | CPU median s | records/sample | "
+         "consumers: delivered / lost | consumer CPU/sample s |")
+L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for c, s in summ.items():
+    cons = (f"{s['delivered_total']} / {s['lost_total']} ({s['consumers']} readers)"
+            if c in "cf" else "")
+    ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cf" else ""
+    L.append(f"| ({c}) {s['what']} | {s['wall_median_s']:.3f} | {s['wall_p10_s']:.3f} | "
+             f"{s['wall_p90_s']:.3f} | {s['wall_q3_s'] - s['wall_q1_s']:.3f} | "
+             f"{s['cpu_median_s']:.3f} | {s['published_per_sample']:.0f} | {cons} | {ccpu} |")
+L.append("")
+L.append("| comparison | wall overhead (median of paired ratios) | interval (sign test) | "
+         "ratio of medians | slower in | analyzer CPU overhead [interval] | "
+         "verdict (target <= 1 %) |")
+L.append("| --- | ---: | --- | ---: | ---: | --- | --- |")
+for r in ratios:
+    L.append(f"| ({r['num']}) vs ({r['den']}) | {pct(r['value'])} | "
+             f"[{pct(r['ci'][0])}, {pct(r['ci'][1])}] ({r['ci_level'] * 100:.1f} %) | "
+             f"{pct(r['ratio_of_medians'])} | {r['slower_in']}/{r['pairs']} | "
+             f"{pct(r['cpu_value'])} [{pct(r['cpu_ci'][0])}, {pct(r['cpu_ci'][1])}] | "
+             f"{r.get('verdict', '')} |")
+L.append("")
+L.append("Checks: " + ("every run exited 0, the six configurations ranked the same clips, the "
+                       "servers injected no fault, the CLIPBUS_DISABLE build published nothing "
+                       "and the consumers accounted for every record (delivered + lost)."
+                       if not problems else "PROBLEMS: " + "; ".join(problems)))
+open(md_path, "w").write("\n".join(L) + "\n")
+PY
+cat "$jsonl"
+if [[ -n "$write_results" ]]; then
+  cat "$md" >>"$here/RESULTS.md"
+  log "appended the tables to $here/RESULTS.md"
+else
+  cat "$md" >&2
+fi
+if ! jq -e 'select(.case == "checks") | .ok' "$jsonl" >/dev/null; then
+  jq -r 'select(.case == "checks") | .problems[]' "$jsonl" | sed 's/^/bench_analyzer: check failed: /' >&2
+  exit 1
+fi
