@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -295,21 +296,28 @@ cbt_cleanup(void)
  * test process and longjmps back into its runner, which in a child would
  * go on running the remaining tests there. */
 static void
-child_signals(void)
+child_signals(pid_t parent)
 {
     static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT,
                                SIGSYS};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         signal(sigs[i], SIG_DFL);
+    /* A child never outlives the test: if the test process dies (a failed
+     * assertion ends it early, CTest kills it on timeout), so does the
+     * child, and no orphan keeps CTest's output pipe open. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1); /* the parent died before prctl() */
 }
 
 pid_t
 cbt_fork(int (*fn)(void *arg), void *arg)
 {
+    pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        child_signals();
+        child_signals(parent);
         int rc = fn(arg);
         fflush(NULL);
         _exit(rc);
@@ -407,6 +415,7 @@ cbt_run(int (*fn)(void *arg), void *arg, int timeout_ms, int *status,
         err[0] = '\0';
     if (pipe(p) != 0)
         return -1;
+    pid_t parent = getpid();
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
@@ -415,7 +424,7 @@ cbt_run(int (*fn)(void *arg), void *arg, int timeout_ms, int *status,
         return -1;
     }
     if (pid == 0) {
-        child_signals();
+        child_signals(parent);
         close(p[0]);
         dup2(p[1], 2);
         close(p[1]);
