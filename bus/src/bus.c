@@ -127,6 +127,12 @@ classify(const char *ent, char *bus_out, size_t bus_len)
     return *p == '\0' ? kind : 0;
 }
 
+const char *
+cb_shm_dir(void)
+{
+    return CB_SHM_DIR;
+}
+
 int
 cb_shm_list(const char *bus,
             int (*fn)(void *arg, int kind, const char *shm_name), void *arg)

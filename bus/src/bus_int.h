@@ -135,6 +135,9 @@ int cb__env_u32(const char *var, uint32_t dflt, uint32_t lo, uint32_t hi,
                 int pow2, uint32_t *out);
 int cb__bus_name_valid(const char *name);
 uint64_t cb__proc_start_time(uint32_t pid);
+/* Start time and state letter (R, S, Z, ...) of a process from
+ * /proc/<pid>/stat. Returns 0 or -errno. */
+int cb__proc_stat(uint32_t pid, uint64_t *start, char *state);
 
 /* names.c */
 uint32_t cb__intern_locked(const char *name, size_t len);

@@ -242,13 +242,18 @@ cb_segment_info(const struct cb_segment *seg)
 int
 cb_process_alive(uint32_t pid, uint64_t start_time)
 {
-    uint64_t now_start;
+    uint64_t now_start = 0;
+    char state = '?';
 
     if (pid == 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
         return 0;
-    now_start = cb__proc_start_time(pid);
-    /* 0: /proc unreadable (another namespace?): trust kill(). */
-    return now_start == 0 || start_time == 0 || now_start == start_time;
+    if (cb__proc_stat(pid, &now_start, &state) != 0)
+        return 1; /* /proc unreadable (another namespace?): trust kill() */
+    /* A zombie (or a dead task) writes nothing: its parent just has not
+     * reaped it yet. Another start time: the pid was reused. */
+    if (state == 'Z' || state == 'X' || state == 'x')
+        return 0;
+    return start_time == 0 || now_start == start_time;
 }
 
 int

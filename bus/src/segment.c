@@ -72,36 +72,47 @@ cb__env_u32(const char *var, uint32_t dflt, uint32_t lo, uint32_t hi,
     return 0;
 }
 
-uint64_t
-cb__proc_start_time(uint32_t pid)
+int
+cb__proc_stat(uint32_t pid, uint64_t *start, char *state)
 {
     char path[64], buf[1024];
     const char *p;
-    unsigned long long start = 0;
+    unsigned long long st = 0;
     ssize_t n;
     int fd;
 
     snprintf(path, sizeof path, "/proc/%u/stat", pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return -errno;
     n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
-        return 0;
+        return -EIO;
     buf[n] = '\0';
     /* The command name may contain spaces and parentheses: fields are
-     * counted from the last ')'. Start time is field 22; after ')' come
-     * field 3 (state) onwards, so skip 19 fields. */
+     * counted from the last ')'. Field 3 is the state; start time is
+     * field 22, so 19 fields after the state. */
     p = strrchr(buf, ')');
-    if (p == NULL)
-        return 0;
-    p++;
-    for (int field = 2; field < 21 && p != NULL; field++)
+    if (p == NULL || p[1] != ' ' || p[2] == '\0')
+        return -EIO;
+    *state = p[2];
+    p += 2;
+    for (int field = 3; field < 22 && p != NULL; field++)
         p = strchr(p + 1, ' ');
-    if (p == NULL || sscanf(p, " %llu", &start) != 1)
-        return 0;
-    return start;
+    if (p == NULL || sscanf(p, " %llu", &st) != 1)
+        return -EIO;
+    *start = st;
+    return 0;
+}
+
+uint64_t
+cb__proc_start_time(uint32_t pid)
+{
+    uint64_t start = 0;
+    char state;
+
+    return cb__proc_stat(pid, &start, &state) == 0 ? start : 0;
 }
 
 static void

@@ -315,6 +315,10 @@ const char *cb_bus_name_resolve(const char *bus, int *err);
 #define CB_SHM_PRODUCER 1
 #define CB_SHM_STATUS   2
 
+/* The directory where POSIX shared-memory objects appear as files
+ * ("/dev/shm" on Linux): what to watch for new producers. */
+const char *cb_shm_dir(void);
+
 /* Calls fn(arg, kind, shm_name) for each clipbus object of bus `bus`
  * (NULL: every bus) in the shm directory. Returns the count or -errno. */
 int cb_shm_list(const char *bus,

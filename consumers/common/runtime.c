@@ -1,0 +1,891 @@
+/*
+ * runtime.c -- the consumer runtime (runtime.h tells what it does).
+ *
+ * Hand-off: the reader thread packs events into batch buffers (8-byte
+ * aligned, variable length) and passes full buffers to the worker through
+ * `full`, a ck_ring SPSC of pointers; the worker hands empty buffers back
+ * through `free_q`. Each ring has one producer and one consumer thread,
+ * which is exactly ck_ring's SPSC contract; its enqueue publishes the
+ * slot with a store fence before the index, so everything the reader wrote
+ * before enqueueing (the batch, the name and producer tables) is visible
+ * to the worker that dequeues it.
+ *
+ * Names and producers are append-only tables written by the reader thread
+ * only and read by the worker only for handles and ids it received in a
+ * batch -- published, by the ring's ordering, before the worker sees them.
+ * They are chunked so they grow without moving what is already there.
+ *
+ * Section map: tables -- batches -- translating events -- ended
+ * producers -- reader loop -- worker -- run.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+#include <ck_ring.h>
+
+#include "runtime.h"
+
+#define CHUNK_BITS 12u
+#define CHUNK      (1u << CHUNK_BITS)
+#define MAX_CHUNKS 1024u
+#define IDLE_SPINS 64
+#define SLEEP_MIN_MS 1
+#define SLEEP_MAX_MS 10
+
+/* ========================================================================
+ * Tables
+ * ======================================================================== */
+struct names {
+    char **chunk[MAX_CHUNKS]; /* handle h: chunk[h >> 12][h & 4095] */
+    uint32_t count;           /* handles in use; handle 0 is "?" */
+    uint32_t *index;          /* open addressing: handles by string hash */
+    uint32_t index_cap;
+};
+
+/* Per producer: its segment's name ids mapped to handles, open sessions. */
+struct idmap {
+    uint32_t *keys, *vals;
+    uint32_t cap, used;
+};
+
+struct session {
+    uint32_t id, name;
+};
+
+struct prod_state {
+    struct cbc_producer info;
+    struct cb_segment *seg;   /* NULL once detached */
+    struct idmap ids;
+    struct session *sessions;
+    size_t nsessions, sessions_cap;
+};
+
+struct cbc_rt {
+    struct cbc_rt_opts opts;
+    struct cbc_sink sink;
+    struct cb_bus *bus;
+    struct names names;
+    struct prod_state **prods[MAX_CHUNKS]; /* by id, chunked */
+    uint32_t nprods;                       /* ids handed out */
+    const struct cb_segment *last_seg;     /* prod_of() cache */
+    struct prod_state *last_prod;
+    /* hand-off */
+    struct ck_ring full, free_q;
+    ck_ring_buffer_t *full_buf, *free_buf;
+    uint8_t **batches;
+    uint8_t *cur;                /* batch being filled, or NULL */
+    size_t cur_used;
+    uint64_t pending_handoff_loss; /* records not yet reported */
+    pthread_t worker;
+    int worker_started;
+    volatile sig_atomic_t stop;
+    int reader_done;             /* written by the reader, read by worker */
+    int inotify_fd;
+    uint64_t last_activity_ns;
+    pthread_mutex_t sink_lock;   /* sink text only */
+    char sink_text[CB_PROGRAM_MAX];
+    int sink_dirty;
+    struct cbc_rt_stats st;
+};
+
+static struct cbc_rt *signal_rt;
+
+static uint64_t
+now_ns(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t
+hash_str(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+const char *
+cbc_name(const struct cbc_rt *rt, uint32_t h)
+{
+    if (h == 0 || h >= rt->names.count)
+        return "?";
+    return rt->names.chunk[h >> CHUNK_BITS][h & (CHUNK - 1)];
+}
+
+static int
+names_grow_index(struct names *n)
+{
+    uint32_t cap = n->index_cap ? n->index_cap * 2 : 4096;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+
+    if (idx == NULL)
+        return -ENOMEM;
+    for (uint32_t h = 1; h < n->count; h++) {
+        const char *s = n->chunk[h >> CHUNK_BITS][h & (CHUNK - 1)];
+        uint32_t i = hash_str(s, strlen(s)) & (cap - 1);
+        while (idx[i] != 0)
+            i = (i + 1) & (cap - 1);
+        idx[i] = h;
+    }
+    free(n->index);
+    n->index = idx;
+    n->index_cap = cap;
+    return 0;
+}
+
+/* The handle of string s[0, len), interned on first sight. 0 on failure
+ * (out of memory, or more than MAX_CHUNKS * CHUNK names). */
+static uint32_t
+names_intern(struct names *n, const char *s, size_t len)
+{
+    uint32_t i, h;
+    char *copy;
+
+    if (n->count == 0)
+        n->count = 1; /* handle 0 is "?" */
+    if ((n->count + 1) * 2 > n->index_cap && names_grow_index(n) != 0)
+        return 0;
+    for (i = hash_str(s, len) & (n->index_cap - 1); n->index[i] != 0;
+         i = (i + 1) & (n->index_cap - 1)) {
+        const char *e = n->chunk[n->index[i] >> CHUNK_BITS]
+                                [n->index[i] & (CHUNK - 1)];
+        if (strncmp(e, s, len) == 0 && e[len] == '\0')
+            return n->index[i];
+    }
+    h = n->count;
+    if ((h >> CHUNK_BITS) >= MAX_CHUNKS)
+        return 0;
+    if (n->chunk[h >> CHUNK_BITS] == NULL &&
+        (n->chunk[h >> CHUNK_BITS] = calloc(CHUNK, sizeof(char *))) == NULL)
+        return 0;
+    copy = malloc(len + 1);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    n->chunk[h >> CHUNK_BITS][h & (CHUNK - 1)] = copy;
+    n->index[i] = h;
+    n->count = h + 1;
+    return h;
+}
+
+static void
+names_free(struct names *n)
+{
+    for (uint32_t h = 1; h < n->count; h++)
+        free(n->chunk[h >> CHUNK_BITS][h & (CHUNK - 1)]);
+    for (uint32_t c = 0; c < MAX_CHUNKS; c++)
+        free(n->chunk[c]);
+    free(n->index);
+}
+
+static struct prod_state *
+prod_get(const struct cbc_rt *rt, uint32_t id)
+{
+    if (id == 0 || id > rt->nprods)
+        return NULL;
+    return rt->prods[id >> CHUNK_BITS][id & (CHUNK - 1)];
+}
+
+const struct cbc_producer *
+cbc_rt_producer(const struct cbc_rt *rt, uint32_t id)
+{
+    const struct prod_state *p = prod_get(rt, id);
+
+    return p ? &p->info : NULL;
+}
+
+/* A new producer id for seg, or 0 when out of memory. */
+static uint32_t
+prod_add(struct cbc_rt *rt, struct cb_segment *seg)
+{
+    uint32_t id = rt->nprods + 1;
+    const struct cb_producer_info *in = cb_segment_info(seg);
+    struct prod_state *p;
+
+    if ((id >> CHUNK_BITS) >= MAX_CHUNKS)
+        return 0;
+    if (rt->prods[id >> CHUNK_BITS] == NULL &&
+        (rt->prods[id >> CHUNK_BITS] = calloc(CHUNK, sizeof(void *))) == NULL)
+        return 0;
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return 0;
+    p->seg = seg;
+    p->info.id = id;
+    p->info.pid = in->pid;
+    p->info.start_time = in->start_time;
+    p->info.created_ns = in->created_real_ns;
+    memcpy(p->info.program, in->program, sizeof p->info.program);
+    snprintf(p->info.shm_name, sizeof p->info.shm_name, "%s", in->shm_name);
+    rt->prods[id >> CHUNK_BITS][id & (CHUNK - 1)] = p;
+    rt->nprods = id;
+    return id;
+}
+
+/* The live producer attached to seg (segments are announced before their
+ * first entry, so the newest id for a pointer is the right one). */
+static struct prod_state *
+prod_of(struct cbc_rt *rt, const struct cb_segment *seg)
+{
+    /* Entries come in runs per ring: the last answer is usually right. */
+    if (seg != NULL && seg == rt->last_seg)
+        return rt->last_prod;
+    for (uint32_t id = rt->nprods; id >= 1; id--) {
+        struct prod_state *p = prod_get(rt, id);
+        if (p->seg == seg) {
+            rt->last_seg = seg;
+            rt->last_prod = p;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* ========================================================================
+ * Name ids of one segment -> handles
+ * ======================================================================== */
+static int
+idmap_grow(struct idmap *m)
+{
+    uint32_t cap = m->cap ? m->cap * 2 : 256;
+    uint32_t *k = calloc(cap, sizeof *k), *v = calloc(cap, sizeof *v);
+
+    if (k == NULL || v == NULL) {
+        free(k);
+        free(v);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < m->cap; i++) {
+        uint32_t j;
+        if (m->keys[i] == 0)
+            continue;
+        for (j = (m->keys[i] * 2654435761u) & (cap - 1); k[j] != 0;
+             j = (j + 1) & (cap - 1))
+            ;
+        k[j] = m->keys[i];
+        v[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = k;
+    m->vals = v;
+    m->cap = cap;
+    return 0;
+}
+
+static uint32_t
+handle_of(struct cbc_rt *rt, struct prod_state *p, uint32_t id)
+{
+    struct idmap *m = &p->ids;
+    const char *s;
+    size_t len;
+    uint32_t j, h;
+
+    if (id == 0 || p->seg == NULL)
+        return 0;
+    if ((m->used + 1) * 2 > m->cap && idmap_grow(m) != 0)
+        return 0;
+    for (j = (id * 2654435761u) & (m->cap - 1); m->keys[j] != 0;
+         j = (j + 1) & (m->cap - 1))
+        if (m->keys[j] == id)
+            return m->vals[j];
+    s = cb_segment_name(p->seg, id, &len);
+    if (s == NULL)
+        return 0;
+    h = names_intern(&rt->names, s, len);
+    if (h != 0) {
+        m->keys[j] = id;
+        m->vals[j] = h;
+        m->used++;
+    }
+    return h;
+}
+
+/* ========================================================================
+ * Batches
+ * ======================================================================== */
+#define EV_ALIGN 8u
+
+/* Reserves room for an event with `extra` data bytes in the current batch;
+ * NULL (and the records counted as hand-off loss) if the worker has no
+ * free batch to give back. */
+static struct cbc_event *
+batch_reserve(struct cbc_rt *rt, size_t extra, uint64_t records)
+{
+    size_t need = (sizeof(struct cbc_event) + extra + EV_ALIGN - 1) &
+                  ~(size_t)(EV_ALIGN - 1);
+    struct cbc_event *ev;
+
+    if (rt->cur != NULL && rt->cur_used + need + sizeof(uint64_t) >
+                               rt->opts.batch_bytes) {
+        /* Full: the worker takes it. The end mark is a zero size word. */
+        memset(rt->cur + rt->cur_used, 0, sizeof(uint64_t));
+        if (!ck_ring_enqueue_spsc(&rt->full, rt->full_buf, rt->cur))
+            abort(); /* cannot happen: as many slots as batches */
+        rt->cur = NULL;
+    }
+    if (rt->cur == NULL) {
+        void *b;
+        if (!ck_ring_dequeue_spsc(&rt->free_q, rt->free_buf, &b)) {
+            rt->pending_handoff_loss += records;
+            rt->st.handoff_lost += records;
+            return NULL;
+        }
+        rt->cur = b;
+        rt->cur_used = 0;
+    }
+    /* Each event is preceded by its total size, so the worker can walk. */
+    memcpy(rt->cur + rt->cur_used, &need, sizeof(uint64_t));
+    ev = (struct cbc_event *)(rt->cur + rt->cur_used + sizeof(uint64_t));
+    memset(ev, 0, sizeof *ev);
+    ev->data = (const uint8_t *)(ev + 1);
+    rt->cur_used += sizeof(uint64_t) + need;
+    return ev;
+}
+
+/* Hands the batch being filled to the worker (at the end of a poll). */
+static void
+batch_flush(struct cbc_rt *rt)
+{
+    if (rt->cur == NULL || rt->cur_used == 0)
+        return;
+    memset(rt->cur + rt->cur_used, 0, sizeof(uint64_t));
+    if (!ck_ring_enqueue_spsc(&rt->full, rt->full_buf, rt->cur))
+        abort();
+    rt->cur = NULL;
+}
+
+/* ========================================================================
+ * Translating bus events
+ * ======================================================================== */
+
+/* Copies entry data, rewriting every field's name id to a handle. */
+static uint32_t
+copy_fields(struct cbc_rt *rt, struct prod_state *p, const uint8_t *src,
+            size_t len, uint8_t *dst)
+{
+    size_t off = 0, at;
+    struct cb_field f;
+
+    memcpy(dst, src, len);
+    for (at = off; cb_field_next(src, len, &off, &f) == 1; at = off) {
+        uint32_t tag;
+        memcpy(&tag, dst + at, 4);
+        tag = (tag & ~CB_NAME_ID_MASK) |
+              (handle_of(rt, p, f.name_id) & CB_NAME_ID_MASK);
+        memcpy(dst + at, &tag, 4);
+    }
+    return (uint32_t)len;
+}
+
+static void
+session_note(struct prod_state *p, const struct cb_entry *e, uint32_t name)
+{
+    if (e->head.kind == CB_KIND_SESSION_BEGIN) {
+        if (p->nsessions == p->sessions_cap) {
+            size_t cap = p->sessions_cap ? p->sessions_cap * 2 : 4;
+            struct session *ns = realloc(p->sessions, cap * sizeof *ns);
+            if (ns == NULL)
+                return;
+            p->sessions = ns;
+            p->sessions_cap = cap;
+        }
+        p->sessions[p->nsessions].id = e->head.session;
+        p->sessions[p->nsessions++].name = name;
+        return;
+    }
+    for (size_t i = 0; i < p->nsessions; i++)
+        if (p->sessions[i].id == e->head.session) {
+            p->sessions[i] = p->sessions[--p->nsessions];
+            return;
+        }
+}
+
+static void
+on_entry(struct cbc_rt *rt, const struct cb_event *bev)
+{
+    const struct cb_entry *e = bev->entry;
+    struct prod_state *p = prod_of(rt, bev->seg);
+    struct cbc_event *ev;
+
+    if (p == NULL)
+        return;
+    ev = batch_reserve(rt, e->data_len, 1u + e->head.ext);
+    if (ev == NULL)
+        return;
+    ev->type = CBC_EV_RECORD;
+    ev->kind = e->head.kind;
+    ev->status = e->head.status;
+    ev->flags = e->head.flags;
+    ev->producer = p->info.id;
+    ev->ring = e->ring;
+    ev->tid = e->tid;
+    ev->name = handle_of(rt, p, e->head.name_id);
+    ev->session = e->head.session;
+    ev->wall_ns = cb_segment_wall_ns(bev->seg, e->head.ts);
+    ev->value = e->head.value;
+    if (e->head.kind == CB_KIND_CALL)
+        ev->dur_ns = cb_segment_ticks_ns(bev->seg, e->head.value);
+    ev->data_len = copy_fields(rt, p, e->data, e->data_len,
+                               (uint8_t *)(ev + 1));
+    if (e->head.kind == CB_KIND_SESSION_BEGIN ||
+        e->head.kind == CB_KIND_SESSION_END)
+        session_note(p, e, ev->name);
+}
+
+static void
+simple_event(struct cbc_rt *rt, uint16_t type, uint32_t producer,
+             uint32_t ring, uint64_t count)
+{
+    struct cbc_event *ev = batch_reserve(rt, 0, 0);
+
+    if (ev == NULL)
+        return;
+    ev->type = type;
+    ev->producer = producer;
+    ev->ring = ring;
+    ev->count = count;
+    ev->wall_ns = now_ns(CLOCK_REALTIME);
+}
+
+/* Open sessions and in-flight calls of an ended producer become aborted
+ * events, then the end itself. The segment is still attached here. */
+static void
+on_end(struct cbc_rt *rt, const struct cb_event *bev, uint16_t type)
+{
+    struct prod_state *p = prod_of(rt, bev->seg);
+    uint64_t now = now_ns(CLOCK_REALTIME);
+    uint32_t rings;
+
+    if (p == NULL)
+        return;
+    rings = cb_segment_rings(bev->seg);
+    for (uint32_t r = 0; r < rings; r++) {
+        struct cb_inflight_frame fr[CB_INFLIGHT_MAX];
+        uint32_t depth = 0;
+        int n = cb_segment_inflight(bev->seg, r, fr, CB_INFLIGHT_MAX, &depth);
+        uint64_t ticks = cb_segment_now_ticks(bev->seg);
+        for (int i = n - 1; i >= 0; i--) { /* innermost first */
+            struct cbc_event *ev = batch_reserve(rt, 0, 0);
+            if (ev == NULL)
+                break;
+            ev->type = CBC_EV_CALL_ABORTED;
+            ev->kind = CB_KIND_CALL;
+            ev->status = CB_STATUS_ABORTED;
+            ev->producer = p->info.id;
+            ev->ring = r;
+            ev->name = handle_of(rt, p, fr[i].name_id);
+            ev->wall_ns = cb_segment_wall_ns(bev->seg, fr[i].ts);
+            ev->dur_ns = cb_segment_ticks_ns(bev->seg, ticks - fr[i].ts);
+        }
+    }
+    for (size_t i = 0; i < p->nsessions; i++) {
+        struct cbc_event *ev = batch_reserve(rt, 0, 0);
+        if (ev == NULL)
+            break;
+        ev->type = CBC_EV_SESSION_ABORTED;
+        ev->kind = CB_KIND_SESSION_END;
+        ev->status = CB_STATUS_ABORTED;
+        ev->producer = p->info.id;
+        ev->session = p->sessions[i].id;
+        ev->name = p->sessions[i].name;
+        ev->wall_ns = now;
+    }
+    p->nsessions = 0;
+    simple_event(rt, type, p->info.id, 0, 0);
+    /* The bus may detach the segment after its grace: forget it now, the
+     * producer's identity stays in the table. */
+    p->seg = NULL;
+    rt->last_seg = NULL;
+}
+
+static int
+on_bus_event(void *arg, const struct cb_event *bev)
+{
+    struct cbc_rt *rt = arg;
+    struct prod_state *p;
+    struct cbc_event *ev;
+    size_t n;
+
+    switch (bev->type) {
+    case CB_EV_ENTRY:
+        on_entry(rt, bev);
+        break;
+    case CB_EV_LOSS:
+        p = prod_of(rt, bev->seg);
+        rt->st.lost += bev->count;
+        simple_event(rt, CBC_EV_LOSS, p ? p->info.id : 0, bev->ring,
+                     bev->count);
+        break;
+    case CB_EV_PRODUCER_NEW:
+        simple_event(rt, CBC_EV_PRODUCER_NEW, prod_add(rt, bev->seg), 0, 0);
+        break;
+    case CB_EV_PRODUCER_EXIT:
+        on_end(rt, bev, CBC_EV_PRODUCER_EXIT);
+        break;
+    case CB_EV_PRODUCER_DIED:
+        on_end(rt, bev, CBC_EV_PRODUCER_DIED);
+        break;
+    case CB_EV_BAD_SEGMENT:
+        if (!rt->opts.quiet)
+            fprintf(stderr, "%s: bad segment: %s\n",
+                    rt->opts.program ? rt->opts.program : "consumer",
+                    bev->why);
+        n = strlen(bev->why);
+        ev = batch_reserve(rt, n, 0);
+        if (ev != NULL) {
+            ev->type = CBC_EV_BAD_SEGMENT;
+            ev->data_len = (uint32_t)n;
+            memcpy((uint8_t *)(ev + 1), bev->why, n);
+        }
+        break;
+    default:
+        break;
+    }
+    return rt->stop != 0;
+}
+
+/* ========================================================================
+ * Reader loop
+ * ======================================================================== */
+static void
+inotify_open(struct cbc_rt *rt)
+{
+    rt->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (rt->inotify_fd >= 0 &&
+        inotify_add_watch(rt->inotify_fd, cb_shm_dir(),
+                          IN_CREATE | IN_MOVED_TO) < 0) {
+        close(rt->inotify_fd);
+        rt->inotify_fd = -1; /* the bus's 100 ms rescan still finds them */
+    }
+}
+
+/* 1 if the shm directory changed since last asked (new segments). */
+static int
+inotify_changed(struct cbc_rt *rt)
+{
+    char buf[4096];
+    int changed = 0;
+
+    if (rt->inotify_fd < 0)
+        return 0;
+    while (read(rt->inotify_fd, buf, sizeof buf) > 0)
+        changed = 1;
+    return changed;
+}
+
+static void
+report_handoff_loss(struct cbc_rt *rt)
+{
+    uint64_t n = rt->pending_handoff_loss;
+
+    if (n == 0)
+        return;
+    rt->pending_handoff_loss = 0;
+    simple_event(rt, CBC_EV_LOSS, 0, CBC_RING_HANDOFF, n);
+    if (rt->pending_handoff_loss != 0) /* still no room: keep the sum */
+        rt->pending_handoff_loss = n;
+}
+
+static void
+update_sink_text(struct cbc_rt *rt)
+{
+    char text[CB_PROGRAM_MAX];
+
+    pthread_mutex_lock(&rt->sink_lock);
+    if (!rt->sink_dirty) {
+        pthread_mutex_unlock(&rt->sink_lock);
+        return;
+    }
+    memcpy(text, rt->sink_text, sizeof text);
+    rt->sink_dirty = 0;
+    pthread_mutex_unlock(&rt->sink_lock);
+    cb_bus_set_sink_state(rt->bus, text);
+}
+
+/* Everything seen has ended and been drained, and nothing new came for
+ * exit_idle_ms. */
+static int
+idle_exit_due(struct cbc_rt *rt, uint64_t now)
+{
+    struct cb_bus_stats bs;
+
+    if (rt->opts.exit_idle_ms == 0)
+        return 0;
+    cb_bus_stats(rt->bus, &bs);
+    for (size_t i = 0; cb_bus_producer(rt->bus, i) != NULL; i++) {
+        struct prod_state *p = prod_of(rt, cb_bus_producer(rt->bus, i));
+        if (p != NULL && p->seg != NULL)
+            return 0; /* attached and not yet ended */
+    }
+    return now - rt->last_activity_ns >=
+           (uint64_t)rt->opts.exit_idle_ms * 1000000u;
+}
+
+static void
+reader_loop(struct cbc_rt *rt)
+{
+    unsigned idle = 0;
+    uint32_t sleep_ms = SLEEP_MIN_MS;
+
+    rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
+    while (!rt->stop) {
+        long n;
+        if (inotify_changed(rt))
+            cb_bus_scan(rt->bus, 1);
+        report_handoff_loss(rt);
+        update_sink_text(rt);
+        n = cb_bus_poll(rt->bus, on_bus_event, rt, 0);
+        batch_flush(rt);
+        if (n > 0) {
+            rt->st.events += (uint64_t)n;
+            rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
+            idle = 0;
+            sleep_ms = SLEEP_MIN_MS;
+            continue;
+        }
+        if (idle_exit_due(rt, now_ns(CLOCK_MONOTONIC)))
+            break;
+        /* Adaptive waiting: a few cheap re-polls (a burst often follows),
+         * then sleeps that grow to SLEEP_MAX_MS while nothing comes. */
+        if (++idle < IDLE_SPINS) {
+            ck_pr_stall();
+            continue;
+        }
+        if (cb_bus_wait(rt->bus, (int)sleep_ms) == 0 &&
+            sleep_ms < SLEEP_MAX_MS)
+            sleep_ms++;
+        idle = 0;
+    }
+    /* Final pass: whatever is published now is read and handed over. */
+    while (cb_bus_poll(rt->bus, on_bus_event, rt, 0) > 0)
+        batch_flush(rt);
+    report_handoff_loss(rt);
+    batch_flush(rt);
+}
+
+/* ========================================================================
+ * Worker
+ * ======================================================================== */
+static void
+deliver(struct cbc_rt *rt, uint8_t *batch)
+{
+    size_t off = 0;
+
+    for (;;) {
+        uint64_t size;
+        memcpy(&size, batch + off, sizeof size);
+        if (size == 0)
+            break;
+        if (rt->sink.event != NULL)
+            rt->sink.event(rt->sink.arg,
+                           (const struct cbc_event *)(batch + off +
+                                                      sizeof size));
+        off += sizeof size + size;
+    }
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct cbc_rt *rt = arg;
+    uint64_t last_tick = 0, tick_ns = (uint64_t)rt->opts.tick_ms * 1000000u;
+
+    for (;;) {
+        void *b;
+        uint64_t now;
+        if (ck_ring_dequeue_spsc(&rt->full, rt->full_buf, &b)) {
+            deliver(rt, b);
+            if (!ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b))
+                abort();
+        } else if (ck_pr_load_int(&rt->reader_done)) {
+            /* The reader enqueued its last batch before setting done
+             * (ck_pr store after the ring's fence): one more look. */
+            if (!ck_ring_dequeue_spsc(&rt->full, rt->full_buf, &b))
+                break;
+            deliver(rt, b);
+            ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b);
+            continue;
+        } else {
+            /* Idle: 2 ms naps keep the tick on time at a few hundred
+             * wake-ups a second. */
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+        now = now_ns(CLOCK_MONOTONIC);
+        if (rt->sink.tick != NULL && now - last_tick >= tick_ns) {
+            last_tick = now;
+            rt->sink.tick(rt->sink.arg, now_ns(CLOCK_REALTIME));
+        }
+    }
+    if (rt->sink.stop != NULL)
+        rt->sink.stop(rt->sink.arg);
+    return NULL;
+}
+
+/* ========================================================================
+ * Run
+ * ======================================================================== */
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    if (signal_rt != NULL)
+        signal_rt->stop = 1;
+}
+
+void
+cbc_rt_stop(struct cbc_rt *rt)
+{
+    rt->stop = 1;
+}
+
+void
+cbc_rt_set_sink_state(struct cbc_rt *rt, const char *text)
+{
+    pthread_mutex_lock(&rt->sink_lock);
+    snprintf(rt->sink_text, sizeof rt->sink_text, "%s", text ? text : "");
+    rt->sink_dirty = 1;
+    pthread_mutex_unlock(&rt->sink_lock);
+}
+
+void
+cbc_rt_stats(const struct cbc_rt *rt, struct cbc_rt_stats *out)
+{
+    *out = rt->st;
+    out->names = rt->names.count;
+}
+
+static int
+handoff_init(struct cbc_rt *rt)
+{
+    uint32_t n = rt->opts.handoff_batches;
+    uint32_t slots = 2;
+
+    while (slots <= n)
+        slots <<= 1; /* ck_ring keeps one slot empty */
+    rt->full_buf = calloc(slots, sizeof *rt->full_buf);
+    rt->free_buf = calloc(slots, sizeof *rt->free_buf);
+    rt->batches = calloc(n, sizeof *rt->batches);
+    if (rt->full_buf == NULL || rt->free_buf == NULL || rt->batches == NULL)
+        return -ENOMEM;
+    ck_ring_init(&rt->full, slots);
+    ck_ring_init(&rt->free_q, slots);
+    for (uint32_t i = 0; i < n; i++) {
+        rt->batches[i] = malloc(rt->opts.batch_bytes);
+        if (rt->batches[i] == NULL)
+            return -ENOMEM;
+        ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, rt->batches[i]);
+    }
+    return 0;
+}
+
+static void
+rt_free(struct cbc_rt *rt)
+{
+    if (rt->bus != NULL)
+        cb_bus_close(rt->bus);
+    if (rt->inotify_fd >= 0)
+        close(rt->inotify_fd);
+    for (uint32_t i = 0; rt->batches && i < rt->opts.handoff_batches; i++)
+        free(rt->batches[i]);
+    free(rt->batches);
+    free(rt->full_buf);
+    free(rt->free_buf);
+    for (uint32_t id = 1; id <= rt->nprods; id++) {
+        struct prod_state *p = prod_get(rt, id);
+        free(p->ids.keys);
+        free(p->ids.vals);
+        free(p->sessions);
+        free(p);
+    }
+    for (uint32_t c = 0; c < MAX_CHUNKS; c++)
+        free(rt->prods[c]);
+    names_free(&rt->names);
+    pthread_mutex_destroy(&rt->sink_lock);
+    free(rt);
+}
+
+static void
+opts_defaults(struct cbc_rt_opts *o)
+{
+    if (o->program == NULL)
+        o->program = "consumer";
+    if (o->tick_ms == 0)
+        o->tick_ms = 100;
+    if (o->handoff_batches == 0)
+        o->handoff_batches = 64;
+    if (o->batch_bytes < 64u * 1024)
+        o->batch_bytes = 256u * 1024;
+}
+
+int
+cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
+{
+    struct cbc_rt *rt = calloc(1, sizeof *rt);
+    struct cb_bus_opts bo = {0};
+    struct sigaction sa, old_int, old_term;
+    int err, status = 0;
+
+    if (rt == NULL)
+        return -ENOMEM;
+    rt->opts = *opts;
+    opts_defaults(&rt->opts);
+    rt->sink = *sink;
+    rt->inotify_fd = -1;
+    pthread_mutex_init(&rt->sink_lock, NULL);
+    bo.program = rt->opts.program;
+    bo.grace_s = rt->opts.grace_s;
+    bo.from = rt->opts.from;
+    err = handoff_init(rt);
+    if (err == 0)
+        err = cb_bus_open(rt->opts.bus, &bo, &rt->bus);
+    if (err != 0) {
+        fprintf(stderr, "%s: cannot open bus '%s': %s\n", rt->opts.program,
+                rt->opts.bus ? rt->opts.bus : "(default)", cb_strerror(err));
+        rt_free(rt);
+        return err;
+    }
+    inotify_open(rt);
+    if (rt->sink.start != NULL &&
+        (status = rt->sink.start(rt->sink.arg, rt)) != 0) {
+        rt_free(rt);
+        return status;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    signal_rt = rt;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    err = pthread_create(&rt->worker, NULL, worker_main, rt);
+    if (err != 0) {
+        fprintf(stderr, "%s: cannot start the worker thread: %s\n",
+                rt->opts.program, strerror(err));
+        status = -err;
+    } else {
+        reader_loop(rt);
+        /* The last batch's enqueue before the flag the worker checks. */
+        ck_pr_fence_store();
+        ck_pr_store_int(&rt->reader_done, 1);
+        pthread_join(rt->worker, NULL);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    signal_rt = NULL;
+    rt_free(rt);
+    return status;
+}
