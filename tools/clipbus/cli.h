@@ -26,6 +26,7 @@
 int cmd_status(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 /* ---- options ------------------------------------------------------------ */
 

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"status", cmd_status, "show every producer and reader of a bus"},
     {"gc", cmd_gc, "remove segments of exited or dead processes"},
     {"tail", cmd_tail, "print the bus's records as lines or JSON lines"},
+    {"config", cmd_config, "check a configuration file or dump its values"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
