@@ -90,6 +90,8 @@ struct cbc_rt {
     int reader_done;             /* written by the reader, read by worker */
     int inotify_fd;
     uint64_t last_activity_ns;
+    uint64_t last_inflight_ns;
+    uint64_t inflight_seq;
     pthread_mutex_t sink_lock;   /* sink text only */
     char sink_text[CB_PROGRAM_MAX];
     int sink_dirty;
@@ -616,6 +618,56 @@ update_sink_text(struct cbc_rt *rt)
     cb_bus_set_sink_state(rt->bus, text);
 }
 
+/* One in-flight snapshot of every attached, live producer. */
+static void
+inflight_snapshot(struct cbc_rt *rt)
+{
+    struct cb_segment *seg;
+    uint64_t seq = ++rt->inflight_seq;
+    struct cbc_event *ev;
+
+    for (size_t i = 0; (seg = cb_bus_producer(rt->bus, i)) != NULL; i++) {
+        struct prod_state *p = prod_of(rt, seg);
+        uint32_t rings = cb_segment_rings(seg);
+        if (p == NULL || p->seg == NULL)
+            continue;
+        for (uint32_t r = 0; r < rings; r++) {
+            struct cb_inflight_frame fr[CB_INFLIGHT_MAX];
+            char tname[CB_THREAD_NAME_MAX];
+            uint32_t depth = 0, tid;
+            uint64_t ticks;
+            int n = cb_segment_inflight(seg, r, fr, CB_INFLIGHT_MAX, &depth);
+            if (n <= 0)
+                continue;
+            tid = cb_segment_ring_owner(seg, r, tname);
+            ticks = cb_segment_now_ticks(seg);
+            for (int k = 0; k < n; k++) {
+                ev = batch_reserve(rt, 0, 0);
+                if (ev == NULL)
+                    return;
+                ev->type = CBC_EV_INFLIGHT;
+                ev->kind = CB_KIND_CALL;
+                ev->status = (uint16_t)k;
+                ev->producer = p->info.id;
+                ev->ring = r;
+                ev->tid = tid;
+                ev->name = handle_of(rt, p, fr[k].name_id);
+                ev->wall_ns = cb_segment_wall_ns(seg, fr[k].ts);
+                ev->dur_ns = (int64_t)(ticks - fr[k].ts) > 0
+                                 ? cb_segment_ticks_ns(seg, ticks - fr[k].ts)
+                                 : 0;
+                ev->count = seq;
+            }
+        }
+    }
+    ev = batch_reserve(rt, 0, 0);
+    if (ev != NULL) {
+        ev->type = CBC_EV_INFLIGHT_DONE;
+        ev->count = seq;
+        ev->wall_ns = now_ns(CLOCK_REALTIME);
+    }
+}
+
 /* Everything seen has ended and been drained, and nothing new came for
  * exit_idle_ms. */
 static int
@@ -649,6 +701,14 @@ reader_loop(struct cbc_rt *rt)
         report_handoff_loss(rt);
         update_sink_text(rt);
         n = cb_bus_poll(rt->bus, on_bus_event, rt, 0);
+        if (rt->opts.inflight_ms != 0) {
+            uint64_t t = now_ns(CLOCK_MONOTONIC);
+            if (t - rt->last_inflight_ns >=
+                (uint64_t)rt->opts.inflight_ms * 1000000u) {
+                rt->last_inflight_ns = t;
+                inflight_snapshot(rt);
+            }
+        }
         batch_flush(rt);
         if (n > 0) {
             rt->st.events += (uint64_t)n;

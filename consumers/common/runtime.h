@@ -49,6 +49,8 @@ struct cbc_rt;
 #define CBC_EV_SESSION_ABORTED 6 /* an open session of an ended producer */
 #define CBC_EV_CALL_ABORTED  7 /* a call still in flight when it ended */
 #define CBC_EV_BAD_SEGMENT   8 /* text: why (a refused segment) */
+#define CBC_EV_INFLIGHT      9 /* a call running at snapshot `count` */
+#define CBC_EV_INFLIGHT_DONE 10 /* snapshot `count` is complete */
 
 /* LOSS events for records the worker was too slow to take. */
 #define CBC_RING_HANDOFF UINT32_MAX
@@ -117,6 +119,13 @@ struct cbc_rt_opts {
      * For tests and one-shot archiving of finished runs. */
     uint32_t exit_idle_ms;
     int quiet;             /* 1: do not print bad segments to stderr */
+    /* Every this many ms (0: never), snapshot the calls running in every
+     * live producer: one CBC_EV_INFLIGHT per running call (name, ring,
+     * tid, wall_ns = its start, dur_ns = how long it has run so far,
+     * status = its depth, outermost 0), then CBC_EV_INFLIGHT_DONE; both
+     * carry the snapshot number in `count`. A sink replaces its in-flight
+     * table at each DONE. */
+    uint32_t inflight_ms;
 };
 
 /* Runs the consumer until SIGINT/SIGTERM, cbc_rt_stop(), or exit_idle_ms.

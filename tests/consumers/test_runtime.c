@@ -82,6 +82,8 @@ struct seen {
     uint64_t abort_seen_ns;
     int slow_us;      /* sleep per event: a slow sink */
     char aborted_call[64], aborted_session[64];
+    int inflight_stuck, inflight_done;
+    uint64_t inflight_max_dur;
     uint64_t min_wall, max_wall;
 };
 
@@ -164,6 +166,16 @@ sink_event(void *arg, const struct cbc_event *ev)
         snprintf(s->aborted_session, sizeof s->aborted_session, "%s",
                  cbc_name(s->rt, ev->name));
         break;
+    case CBC_EV_INFLIGHT:
+        if (strcmp(cbc_name(s->rt, ev->name), "stuck") == 0) {
+            s->inflight_stuck++;
+            if (ev->dur_ns > s->inflight_max_dur)
+                s->inflight_max_dur = ev->dur_ns;
+        }
+        break;
+    case CBC_EV_INFLIGHT_DONE:
+        s->inflight_done++;
+        break;
     case CBC_EV_CALL_ABORTED:
         s->call_aborted++;
         snprintf(s->aborted_call, sizeof s->aborted_call, "%s",
@@ -184,6 +196,7 @@ run_rt(const char *bus, struct seen *s, uint32_t idle_ms, uint32_t batches)
 {
     struct cbc_rt_opts o = {.program = "test-runtime", .bus = bus,
                             .grace_s = 60, .exit_idle_ms = idle_ms,
+                            .inflight_ms = 100,
                             .handoff_batches = batches, .quiet = 1};
     struct cbc_sink sk = sink_tmpl;
 
@@ -263,6 +276,13 @@ test_runtime_killed_producer_aborts_session_and_call_within_2s(void **state)
     assert_int_equal(s.call_aborted, 1);
     assert_string_equal(s.aborted_call, "stuck");
     assert_int_equal(s.calls, 5);
+    /* While it hung, 100 ms snapshots showed the call, running longer
+     * each time: at least ~400 ms by the last one before the kill. */
+    assert_true(s.inflight_done >= 3);
+    assert_true(s.inflight_stuck >= 3);
+    if (s.inflight_max_dur < 300000000u)
+        fail_msg("longest in-flight duration seen %.3f s, expected >= 0.3 s",
+                 (double)s.inflight_max_dur / 1e9);
     if (s.abort_seen_ns > kill_ns + 2000000000u)
         fail_msg("aborted %.2f s after the kill (limit 2 s)",
                  (double)(s.abort_seen_ns - kill_ns) / 1e9);
