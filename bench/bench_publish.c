@@ -698,6 +698,64 @@ run_fprintf(const char *workdir)
     samples_free(&s);
 }
 
+/* CB_TRACK_PERFORMANCE: the resource readings make system calls, so it
+ * is measured on its own, singly timed, no readers: every call measured,
+ * and every 16th (the sampled form, CLIPBUS_PERF_SLOW_US default). */
+static __attribute__((noinline)) int
+tracked(int a)
+{
+    CB_TRACK_PERFORMANCE(CB_INT("a", a));
+    return a + 1;
+}
+
+static __attribute__((noinline)) int
+tracked16(int a)
+{
+    CB_TRACK_PERFORMANCE_EVERY(16, CB_INT("a", a));
+    return a + 1;
+}
+
+static void
+run_track_one(const char *cas, int (*fn)(int), long n, const char *note)
+{
+    double *v = calloc((size_t)n, sizeof *v);
+    struct jline j;
+    volatile int acc = 0;
+
+    if (v == NULL) {
+        fprintf(stderr, "bench_publish: out of memory\n");
+        exit(1);
+    }
+    for (long i = -n / 10; i < n; i++) { /* the first tenth warms up */
+        uint64_t t0 = bench_ticks();
+        acc += fn((int)i);
+        if (i >= 0)
+            v[i] = (double)(bench_ticks() - t0) / tpn;
+    }
+    j_begin(&j, "publish", cas);
+    j_num(&j, "ns_median", bench_percentile(v, (size_t)n, 50));
+    j_num(&j, "ns_p99", bench_percentile(v, (size_t)n, 99));
+    j_int(&j, "records", n);
+    j_str(&j, "note", note);
+    j_end(&j);
+    free(v);
+    (void)acc;
+}
+
+static void
+run_track(void)
+{
+    long n = opt.is_short ? 20000 : 200000;
+
+    run_track_one("track_performance", tracked, n,
+                  "CB_TRACK_PERFORMANCE, every call measured (thread CPU "
+                  "clock, getrusage, /proc/self/statm: system calls); "
+                  "readers=0, each call timed singly");
+    run_track_one("track_performance_every16", tracked16, n,
+                  "CB_TRACK_PERFORMANCE_EVERY(16, ...): mean cost of "
+                  "sampled and unsampled calls; readers=0");
+}
+
 static void
 run_sqlite(const char *workdir)
 {
@@ -1025,10 +1083,11 @@ main(int argc, char **argv)
     }
     if (opt.only != NULL && strcmp(opt.only, "floor") != 0 &&
         strcmp(opt.only, "cb_count") != 0 && strcmp(opt.only, "monitor") != 0 &&
+        strcmp(opt.only, "track") != 0 &&
         strcmp(opt.only, "lttng") != 0 && strcmp(opt.only, "fprintf") != 0 &&
         strcmp(opt.only, "sqlite") != 0) {
         fprintf(stderr, "bench_publish: --only '%s' is not one of floor, "
-                        "cb_count, monitor, lttng, fprintf, sqlite\n",
+                        "cb_count, monitor, lttng, fprintf, sqlite, track\n",
                 opt.only);
         return 2;
     }
@@ -1106,6 +1165,8 @@ main(int argc, char **argv)
         run_fprintf(workdir);
     if (!opt.no_sqlite && want("sqlite"))
         run_sqlite(workdir);
+    if (want("track"))
+        run_track();
     print_ratios();
     rm_tree(workdir);
     (void)fp_med;

@@ -530,34 +530,60 @@ put_str(uint8_t *buf, size_t *len, size_t cap, uint32_t type, uint32_t id,
 #define CALL_TRUNC 0x4u /* parameters were cut */
 #define CALL_FAIL  0x8u /* cb_fail() was called */
 
+/* /proc/self/statm, kept open: one pread per reading instead of open,
+ * read and close. "self" is resolved at open time, so a forked child
+ * (another pid) opens its own. */
+static int statm_fd = -1;
+static uint32_t statm_pid;
+
+static uint64_t
+rss_kb(void)
+{
+    char buf[128];
+    unsigned long long vm = 0, rss = 0;
+    uint32_t pid = cb__prod.pid;
+    int fd = cb_load_int(&statm_fd, CB_RELAXED);
+    ssize_t n;
+
+    if (fd < 0 || statm_pid != pid) {
+        int nfd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (nfd < 0)
+            return 0;
+        lock_or_die();
+        if (statm_fd >= 0 && statm_pid == pid) { /* another thread won */
+            close(nfd);
+        } else {
+            if (statm_fd >= 0 && statm_pid != pid)
+                close(statm_fd); /* the parent's, inherited over fork */
+            statm_pid = pid;
+            cb_store_int(&statm_fd, nfd, CB_RELEASE);
+        }
+        fd = statm_fd;
+        unlock_or_die();
+    }
+    n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu %llu", &vm, &rss) != 2)
+        return 0;
+    return rss * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
 static void
 perf_read(struct cb_perf_snap *p)
 {
     struct rusage ru;
     struct timespec ts;
 
-    /* System calls, by design (documented in the README): thread CPU
-     * clock, thread rusage. RSS comes from /proc via statm. */
+    /* System calls, by design (documented in the README): the thread CPU
+     * clock, thread rusage, and a pread of /proc/self/statm. */
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     p->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     getrusage(RUSAGE_THREAD, &ru);
     p->vol_csw = (uint64_t)ru.ru_nvcsw;
     p->invol_csw = (uint64_t)ru.ru_nivcsw;
-    p->rss_kb = 0;
-    {
-        char buf[128];
-        unsigned long long vm = 0, rss = 0;
-        int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t n = read(fd, buf, sizeof buf - 1);
-            close(fd);
-            if (n > 0) {
-                buf[n] = '\0';
-                if (sscanf(buf, "%llu %llu", &vm, &rss) == 2)
-                    p->rss_kb = rss * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
-            }
-        }
-    }
+    p->rss_kb = rss_kb();
 }
 
 /* Decides whether this call takes resource readings. Sampling state is
