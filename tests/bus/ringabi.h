@@ -14,4 +14,12 @@
 int ringabi_read(const char *shm_name, uint32_t ring, uint64_t *base,
                  uint64_t *head);
 
+/* As ringabi_read(), but *published is the record number after the last
+ * published record: head, plus the records right after head whose slots
+ * hold their published sequence (2n+2). A producer killed between
+ * publishing a record and storing head leaves such records; while a
+ * producer is running the value is a snapshot. */
+int ringabi_published(const char *shm_name, uint32_t ring, uint64_t *base,
+                      uint64_t *published);
+
 #endif /* RINGABI_H */

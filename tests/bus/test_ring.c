@@ -275,10 +275,12 @@ check_final(struct reader *rd, struct cb_segment *seg, struct ring_state *rs)
                                " (lag %" PRIu64 "), head %" PRIu64, i,
                                r->cur.next, cb_cursor_lag(&r->cur), head);
         api_head = cb_segment_head(seg, i);
-        if (api_head != head && api_head != published)
+        if (api_head != head || cb_segment_published(seg, i) != head)
             return reader_fail(rd, "ring %u: cb_segment_head %" PRIu64
+                               ", cb_segment_published %" PRIu64
                                ", ABI head %" PRIu64 " base %" PRIu64, i,
-                               api_head, head, base);
+                               api_head, cb_segment_published(seg, i), head,
+                               base);
         if (r->tr.records + r->thread_records != r->cur.delivered)
             return reader_fail(rd, "ring %u: entries hold %" PRIu64
                                " records, cursor says %" PRIu64

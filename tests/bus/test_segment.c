@@ -19,7 +19,9 @@
  *  - thread exit gives the ring back: 1000 threads started one after the
  *    other never run out of 4 rings and every record is readable;
  *  - more threads alive than rings: counted in threads_unringed and
- *    records_unringed, never silent.
+ *    records_unringed, never silent;
+ *  - a full name table: names and labels get the id of "?", and
+ *    names_dropped counts them.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -829,6 +831,83 @@ test_segment_threads_beyond_rings_are_counted_not_silent(void **state)
     free(u);
 }
 
+/* ---- a full name table ------------------------------------------------- */
+
+struct names_ctx {
+    char bus[64];
+};
+
+static int
+names_producer(void *arg)
+{
+    const struct names_ctx *c = arg;
+    char name[32];
+    uint32_t first = 0, last = 0;
+
+    setenv("CLIPBUS_NAMES_BYTES", "4096", 1);
+    setenv("CLIPBUS_RING_RECORDS", "4096", 1);
+    if (cb_open(c->bus) != 0)
+        return 2;
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof name, "name.number.%d", i);
+        uint32_t id = cb_name_intern(name);
+        if (i == 0)
+            first = id;
+        last = id;
+        /* Labels go through the same table. */
+        snprintf(name, sizeof name, "k=%d", i);
+        cb_count_l("labelled", i, name);
+    }
+    cb_close();
+    /* The first fit; the last did not and got the id of "?". */
+    return first != CB_NAME_FIRST && last == CB_NAME_FIRST ? 0 : 3;
+}
+
+static int g_unknown_labels, g_labelled;
+
+static void
+names_visit(void *arg, const struct cb_entry *e)
+{
+    size_t off = 0;
+    struct cb_field f;
+    (void)arg;
+    if (e->head.kind != CB_KIND_COUNT)
+        return;
+    g_labelled++;
+    while (cb_field_next(e->data, e->data_len, &off, &f) == 1)
+        if (f.type == CB_FIELD_LABELS)
+            g_unknown_labels += name_is(e->seg, f.name_id, "?");
+}
+
+static void
+test_segment_full_name_table_yields_unknown_and_counts(void **state)
+{
+    struct names_ctx c;
+    struct cb_segment_counters k;
+    struct cb_segment *seg;
+    char shm[128], err[1024], st_s[64], why[256];
+    int status;
+
+    (void)state;
+    cbt_bus(c.bus, sizeof c.bus, "names");
+    assert_int_equal(cbt_run(names_producer, &c, CHILD_MS, &status, err,
+                             sizeof err), 0);
+    if (status != 0)
+        fail_msg("producer: %s: %s", cbt_status_str(status, st_s,
+                                                    sizeof st_s), err);
+    assert_int_equal(cbt_any_segment(c.bus, shm, sizeof shm), 0);
+    assert_int_equal(cb_segment_attach(shm, 0, &seg, why, sizeof why), 0);
+    cb_segment_counters(seg, &k);
+    assert_true(k.names_dropped > 0);
+    assert_true(k.names_used <= 4096);
+    g_unknown_labels = g_labelled = 0;
+    read_all(seg, 1, names_visit, NULL);
+    assert_int_equal(g_labelled, 2000);
+    assert_true(g_unknown_labels > 0);
+    cb_segment_detach(seg);
+    cbt_unlink_bus(c.bus);
+}
+
 int
 main(void)
 {
@@ -846,6 +925,7 @@ main(void)
         cmocka_unit_test(test_segment_fork_child_gets_own_segment_and_names),
         cmocka_unit_test(test_segment_thread_exit_releases_ring_1000_threads),
         cmocka_unit_test(test_segment_threads_beyond_rings_are_counted_not_silent),
+        cmocka_unit_test(test_segment_full_name_table_yields_unknown_and_counts),
     };
     return cmocka_run_group_tests_name("bus.segment", tests, NULL, NULL);
 }
