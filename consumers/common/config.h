@@ -51,6 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_log.h"
 #include "config_rrd.h"
 
 #ifdef __cplusplus
@@ -79,6 +80,7 @@ struct cbc_config {
     struct cbc_bus_config bus;
     struct cbc_consumer_config consumer;
     struct cbc_rrd_config rrd;
+    struct cbc_log_config log;
 
     /* Bookkeeping, not from the file. */
     const char *source;  /* the file's path; NULL for built-in defaults */

@@ -101,6 +101,7 @@ struct cbc_table {
 extern const struct cbc_table cbc__root_table;
 /* Section tables, one file each where a program owns the section. */
 extern const struct cbc_table cbc__rrd_table;
+extern const struct cbc_table cbc__log_table;
 
 /* ---- the engine (config_schema.c) --------------------------------------- */
 

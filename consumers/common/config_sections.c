@@ -112,6 +112,11 @@ static const struct cbc_key root_keys[] = {
      .offset = offsetof(struct cbc_config, rrd),
      .sub = &cbc__rrd_table,
      .doc = "clipbus-rrd, the RRD archiver"},
+    {.name = "log",
+     .type = CBC_T_OBJECT,
+     .offset = offsetof(struct cbc_config, log),
+     .sub = &cbc__log_table,
+     .doc = "clipbus-log, the structured SQLite log"},
     {.name = NULL},
 };
 
