@@ -404,6 +404,8 @@ win_deliver(struct cb_agg *a, struct win *w)
 static void
 winset_deliver(struct cb_agg *a, struct winset *s, uint32_t n)
 {
+    if (n == 0)
+        return; /* s->w may still be NULL */
     for (uint32_t i = 0; i < n; i++)
         win_deliver(a, s->w[i]);
     memmove(&s->w[0], &s->w[n], (s->n - n) * sizeof(s->w[0]));
