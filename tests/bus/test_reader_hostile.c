@@ -46,7 +46,7 @@
 #define TEMPLATE_RINGS   2
 #define TEMPLATE_RECORDS 64
 #ifdef CBT_SLOW_BUILD
-#define DEFAULT_ROUNDS 60
+#define DEFAULT_ROUNDS 150
 #define CHILD_MS       30000
 #else
 #define DEFAULT_ROUNDS 200

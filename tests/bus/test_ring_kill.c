@@ -55,7 +55,7 @@
 #define MAX_RINGS    4
 
 #ifdef CBT_SLOW_BUILD
-#define DEFAULT_ROUNDS 8
+#define DEFAULT_ROUNDS 12
 #else
 #define DEFAULT_ROUNDS 20
 #endif
