@@ -63,11 +63,12 @@ extern "C" {
  * hours) are tracked; larger ones are counted in `overflow` (and in count,
  * sum, min, max), and a percentile that falls among them reports max.
  */
-#define CB_HIST_SUB_BITS 6
-#define CB_HIST_SUB      (1u << CB_HIST_SUB_BITS)
-#define CB_HIST_MAX_EXP  44
+#define CB_HIST_SUB_BITS  6
+#define CB_HIST_SUB       (1u << CB_HIST_SUB_BITS)
+#define CB_HIST_MAX_EXP   44
 #define CB_HIST_MAX_VALUE ((UINT64_C(1) << CB_HIST_MAX_EXP) - 1)
-#define CB_HIST_BUCKETS  ((CB_HIST_MAX_EXP - CB_HIST_SUB_BITS + 1) * CB_HIST_SUB)
+#define CB_HIST_BUCKETS                                                        \
+    ((uint32_t)((CB_HIST_MAX_EXP - CB_HIST_SUB_BITS + 1) * CB_HIST_SUB))
 #define CB_HIST_REL_ERROR (1.0 / (2.0 * CB_HIST_SUB))
 
 /* Largest result of cb_hist_encode(): header plus two 10-byte varints per
@@ -169,7 +170,7 @@ int cb_hist_decode(const uint8_t *buf, size_t len, struct cb_hist *h);
 
 /* Default window length and the value of grace_ns for manual closing. */
 #define CB_AGG_WINDOW_DEFAULT_NS (UINT64_C(10) * 1000000000u)
-#define CB_AGG_MANUAL UINT64_MAX
+#define CB_AGG_MANUAL            UINT64_MAX
 
 struct cb_agg_errcount {
     int32_t code;
@@ -179,23 +180,23 @@ struct cb_agg_errcount {
 
 /* CB_AGG_FUNCTION. */
 struct cb_agg_fn {
-    uint64_t calls;       /* returned calls, OK or ERROR (== hist->count) */
-    uint64_t errors;      /* of which ERROR */
-    uint64_t aborted;     /* ended by the consumer (producer died) */
+    uint64_t calls;         /* returned calls, OK or ERROR (== hist->count) */
+    uint64_t errors;        /* of which ERROR */
+    uint64_t aborted;       /* ended by the consumer (producer died) */
     uint64_t inflight_n;    /* in-flight reports (cb_agg_inflight) */
     uint64_t inflight_max;  /* highest in-flight count reported */
     uint64_t inflight_last; /* the latest report, by record time */
     uint64_t inflight_ts;   /* its record time */
-    uint64_t errs_other;  /* errors whose code found no free slot */
-    uint32_t nerrs;       /* used entries of errs, in first-seen order */
+    uint64_t errs_other;    /* errors whose code found no free slot */
+    uint32_t nerrs;         /* used entries of errs, in first-seen order */
     uint32_t _pad0;
     struct cb_agg_errcount errs[CB_AGG_ERRCODES];
 };
 
 /* CB_AGG_COUNTER. The rate is sum / window length. */
 struct cb_agg_counter {
-    int64_t sum;  /* saturates at INT64_MIN / INT64_MAX */
-    uint64_t n;   /* updates */
+    int64_t sum; /* saturates at INT64_MIN / INT64_MAX */
+    uint64_t n;  /* updates */
 };
 
 /* CB_AGG_GAUGE. last is the sample with the latest record time (on equal
@@ -214,14 +215,14 @@ struct cb_agg_gauge {
  * scaled), NULL for the other kinds.
  */
 struct cb_agg_entry {
-    uint32_t key;        /* key id in the cb_agg that made the entry */
-    int kind;            /* CB_AGG_* */
+    uint32_t key; /* key id in the cb_agg that made the entry */
+    int kind;     /* CB_AGG_* */
     const char *name;
-    const char *labels;  /* "" when none */
-    uint64_t records;    /* adds filed here */
-    uint64_t late;       /* of which arrived after their window closed */
-    uint64_t rejected;   /* OBSERVE: negative or non-finite samples;
-                            GAUGE: non-finite values */
+    const char *labels; /* "" when none */
+    uint64_t records;   /* adds filed here */
+    uint64_t late;      /* of which arrived after their window closed */
+    uint64_t rejected;  /* OBSERVE: negative or non-finite samples;
+                           GAUGE: non-finite values */
     struct cb_agg_fn fn;
     struct cb_agg_counter counter;
     struct cb_agg_gauge gauge;
@@ -254,14 +255,14 @@ struct cb_agg_window {
 typedef void (*cb_agg_close_fn)(void *arg, const struct cb_agg_window *w);
 
 struct cb_agg_opts {
-    uint64_t window_ns;   /* 0: CB_AGG_WINDOW_DEFAULT_NS (10 s) */
+    uint64_t window_ns; /* 0: CB_AGG_WINDOW_DEFAULT_NS (10 s) */
     /* Windows close when the newest record time seen passes their end by
      * grace_ns (records up to that much out of order still land in their
      * window), or when cb_agg_advance() says so. 0: two windows.
      * CB_AGG_MANUAL: only cb_agg_advance() and cb_agg_flush() close. */
     uint64_t grace_ns;
-    uint32_t late_max;    /* late deltas held before the oldest is sent
-                             on (0: 32) */
+    uint32_t late_max;        /* late deltas held before the oldest is sent
+                                 on (0: 32) */
     cb_agg_close_fn on_close; /* may be NULL: windows are dropped */
     void *arg;
 };
@@ -296,8 +297,8 @@ void cb_agg_destroy(struct cb_agg *a);
  * for the life of the cb_agg; ids count from 0. A caller caches the id so
  * the add calls need no string hashing. -EINVAL for an unknown kind or an
  * empty name, -ENOMEM. */
-int cb_agg_key(struct cb_agg *a, int kind, const char *name,
-               const char *labels, uint32_t *id);
+int cb_agg_key(struct cb_agg *a, int kind, const char *name, const char *labels,
+               uint32_t *id);
 
 /*
  * The add calls. ts_ns is the record's own time (wall-clock ns), never
@@ -313,15 +314,12 @@ int cb_agg_key(struct cb_agg *a, int kind, const char *name,
  * cb_agg_observe: v is scaled by CB_AGG_OBSERVE_SCALE, rounded; negative
  * or non-finite values are counted in `rejected` only.
  */
-int cb_agg_call(struct cb_agg *a, uint32_t key, uint64_t ts_ns,
-                uint64_t dur_ns, int outcome, int32_t err_code);
-int cb_agg_inflight(struct cb_agg *a, uint32_t key, uint64_t ts_ns,
-                    uint64_t n);
-int cb_agg_count(struct cb_agg *a, uint32_t key, uint64_t ts_ns,
-                 int64_t delta);
+int cb_agg_call(struct cb_agg *a, uint32_t key, uint64_t ts_ns, uint64_t dur_ns,
+                int outcome, int32_t err_code);
+int cb_agg_inflight(struct cb_agg *a, uint32_t key, uint64_t ts_ns, uint64_t n);
+int cb_agg_count(struct cb_agg *a, uint32_t key, uint64_t ts_ns, int64_t delta);
 int cb_agg_gauge(struct cb_agg *a, uint32_t key, uint64_t ts_ns, double v);
-int cb_agg_observe(struct cb_agg *a, uint32_t key, uint64_t ts_ns,
-                   double v);
+int cb_agg_observe(struct cb_agg *a, uint32_t key, uint64_t ts_ns, double v);
 
 /* Declares that records older than watermark_ns are not expected any
  * more: delivers pending late deltas, then every window ending at or
@@ -379,8 +377,7 @@ struct cb_agg_summary {
 /* Fills *out from entry e of window w (FUNCTION or OBSERVE; -EINVAL for
  * the other kinds, *out zeroed). */
 int cb_agg_summarize(const struct cb_agg_window *w,
-                     const struct cb_agg_entry *e,
-                     struct cb_agg_summary *out);
+                     const struct cb_agg_entry *e, struct cb_agg_summary *out);
 
 /* Calendar periods in UTC. A week starts on Monday 00:00 (ISO 8601). */
 #define CB_PERIOD_DAY   1
@@ -398,18 +395,18 @@ struct cb_rollup {
     uint64_t start_ns, end_ns; /* [start, end) */
     uint64_t windows;
     uint64_t calls, errors, aborted;
-    uint64_t sum_lo, sum_hi;   /* exact 128-bit duration sum (ns) */
+    uint64_t sum_lo, sum_hi; /* exact 128-bit duration sum (ns) */
     uint64_t max_ns;
-    uint64_t min_ns;           /* UINT64_MAX while empty */
+    uint64_t min_ns;            /* UINT64_MAX while empty */
     double p50_w, p95_w, p99_w; /* sum of calls x window percentile */
 };
 
 struct cb_rollup_avg {
     uint64_t start_ns, end_ns;
     uint64_t calls, errors, aborted;
-    double calls_per_s;  /* calls / period length */
-    double error_rate;   /* errors / calls; 0 without calls */
-    double mean_ns;      /* exact: duration sum / calls */
+    double calls_per_s;            /* calls / period length */
+    double error_rate;             /* errors / calls; 0 without calls */
+    double mean_ns;                /* exact: duration sum / calls */
     double p50_ns, p95_ns, p99_ns; /* call-weighted mean of the windows'
                                        percentiles (an average, not the
                                        period's own percentile) */
@@ -432,11 +429,11 @@ void cb_rollup_result(const struct cb_rollup *r, struct cb_rollup_avg *out);
 #define CB_TREND_UP   1
 
 struct cb_trend_opts {
-    double flat_rel;     /* |relative change| at or below: FLAT (0.02) */
-    double regress_rel;  /* relative change in the bad direction above
-                            which `regression` is set (0.10) */
-    int lower_is_worse;  /* 0: rising is bad (latency, errors);
-                            1: falling is bad (throughput) */
+    double flat_rel;    /* |relative change| at or below: FLAT (0.02) */
+    double regress_rel; /* relative change in the bad direction above
+                           which `regression` is set (0.10) */
+    int lower_is_worse; /* 0: rising is bad (latency, errors);
+                           1: falling is bad (throughput) */
 };
 
 /*

@@ -42,7 +42,7 @@ cb_hist_bucket_index(uint64_t v)
     /* v >= 64, so clzll is defined and e >= 6. */
     unsigned e = 63u - (unsigned)__builtin_clzll(v);
     unsigned shift = e - CB_HIST_SUB_BITS;
-    return (uint32_t)(shift * CB_HIST_SUB + (v >> shift));
+    return (uint32_t)((uint64_t)shift * CB_HIST_SUB + (v >> shift));
 }
 
 void
@@ -320,8 +320,7 @@ encoded_size(const struct cb_hist *h, uint32_t *nonzero)
 {
     size_t n = HDR_SIZE;
     uint32_t k = 0, next = 0;
-    for (uint32_t i = h->lo_idx; i <= h->hi_idx && i < CB_HIST_BUCKETS;
-         i++) {
+    for (uint32_t i = h->lo_idx; i <= h->hi_idx && i < CB_HIST_BUCKETS; i++) {
         if (h->buckets[i] == 0)
             continue;
         n += varint_len(i - next) + varint_len(h->buckets[i]);
@@ -333,8 +332,7 @@ encoded_size(const struct cb_hist *h, uint32_t *nonzero)
 }
 
 int
-cb_hist_encode(const struct cb_hist *h, uint8_t *buf, size_t cap,
-               size_t *len)
+cb_hist_encode(const struct cb_hist *h, uint8_t *buf, size_t cap, size_t *len)
 {
     uint32_t k;
     size_t need = encoded_size(h, &k);
@@ -356,8 +354,7 @@ cb_hist_encode(const struct cb_hist *h, uint8_t *buf, size_t cap,
         buf[56 + i] = (uint8_t)(k >> (8 * i));
     size_t off = HDR_SIZE;
     uint32_t next = 0;
-    for (uint32_t i = h->lo_idx; i <= h->hi_idx && i < CB_HIST_BUCKETS;
-         i++) {
+    for (uint32_t i = h->lo_idx; i <= h->hi_idx && i < CB_HIST_BUCKETS; i++) {
         if (h->buckets[i] == 0)
             continue;
         off += put_varint(buf + off, i - next);
@@ -369,8 +366,8 @@ cb_hist_encode(const struct cb_hist *h, uint8_t *buf, size_t cap,
 
 /* Reads the k bucket pairs into h (already empty); -1 on any defect. */
 static int
-decode_buckets(const uint8_t *buf, size_t len, uint32_t k,
-               struct cb_hist *h, uint64_t *total)
+decode_buckets(const uint8_t *buf, size_t len, uint32_t k, struct cb_hist *h,
+               uint64_t *total)
 {
     size_t off = HDR_SIZE;
     uint64_t next = 0, sum = 0;
@@ -379,8 +376,7 @@ decode_buckets(const uint8_t *buf, size_t len, uint32_t k,
         if (get_varint(buf, len, &off, &delta) ||
             get_varint(buf, len, &off, &n))
             return -1;
-        if (n == 0 || delta >= CB_HIST_BUCKETS - next ||
-            n > UINT64_MAX - sum)
+        if (n == 0 || delta >= CB_HIST_BUCKETS - next || n > UINT64_MAX - sum)
             return -1;
         uint32_t i = (uint32_t)(next + delta);
         h->buckets[i] = n;

@@ -36,8 +36,7 @@ cb_agg_summarize(const struct cb_agg_window *w, const struct cb_agg_entry *e,
                  struct cb_agg_summary *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!e->hist ||
-        (e->kind != CB_AGG_FUNCTION && e->kind != CB_AGG_OBSERVE))
+    if (!e->hist || (e->kind != CB_AGG_FUNCTION && e->kind != CB_AGG_OBSERVE))
         return -EINVAL;
     const struct cb_hist *h = e->hist;
     out->start_ns = w->start_ns;
@@ -195,8 +194,7 @@ cb_rollup_result(const struct cb_rollup *r, struct cb_rollup_avg *out)
     if (r->calls == 0)
         return;
     double c = (double)r->calls;
-    double sum = (double)r->sum_hi * 18446744073709551616.0 +
-                 (double)r->sum_lo;
+    double sum = (double)r->sum_hi * 18446744073709551616.0 + (double)r->sum_lo;
     out->error_rate = (double)r->errors / c;
     out->mean_ns = sum / c;
     out->p50_ns = r->p50_w / c;
@@ -296,7 +294,7 @@ cb_rollup_compare(const struct cb_rollup_avg *prev,
     memset(out, 0, sizeof(*out));
     struct cb_trend_opts up = opts ? *opts : default_opts;
     struct cb_trend_opts down = up;
-    up.lower_is_worse = 0;  /* latency and errors: rising is bad */
+    up.lower_is_worse = 0;   /* latency and errors: rising is bad */
     down.lower_is_worse = 1; /* throughput: falling is bad */
     int rc = 0;
     rc |= cb_change_eval(prev->calls_per_s, cur->calls_per_s, &down,

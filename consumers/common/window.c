@@ -57,7 +57,7 @@ struct win {
 
 struct key {
     int kind;
-    const char *name;   /* name and labels share one allocation */
+    const char *name; /* name and labels share one allocation */
     const char *labels;
     uint64_t hash;
 };
@@ -142,11 +142,13 @@ table_grow(struct cb_agg *a)
 static int
 win_grow(struct win *w, uint32_t cap)
 {
-    struct cb_agg_entry **b = realloc(w->by_key, cap * sizeof(*b));
+    struct cb_agg_entry **b =
+        realloc(w->by_key, cap * sizeof(struct cb_agg_entry *));
     if (!b)
         return -ENOMEM;
     w->by_key = b;
-    struct cb_agg_entry **l = realloc(w->list, cap * sizeof(*l));
+    struct cb_agg_entry **l =
+        realloc(w->list, cap * sizeof(struct cb_agg_entry *));
     if (!l)
         return -ENOMEM;
     w->list = l;
@@ -164,14 +166,14 @@ slots_grow(struct cb_agg *a, uint32_t cap)
             if (win_grow(w, cap))
                 return -ENOMEM;
             memset(w->by_key + a->slot_cap, 0,
-                   (cap - a->slot_cap) * sizeof(w->by_key[0]));
+                   (cap - a->slot_cap) * sizeof(struct cb_agg_entry *));
         }
     }
     for (struct win *w = a->free_wins; w; w = w->next) {
         if (win_grow(w, cap))
             return -ENOMEM;
         memset(w->by_key + a->slot_cap, 0,
-               (cap - a->slot_cap) * sizeof(w->by_key[0]));
+               (cap - a->slot_cap) * sizeof(struct cb_agg_entry *));
     }
     a->slot_cap = cap;
     return 0;
@@ -263,8 +265,10 @@ win_new(struct cb_agg *a)
     w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
-    w->by_key = calloc(a->slot_cap ? a->slot_cap : 1, sizeof(*w->by_key));
-    w->list = calloc(a->slot_cap ? a->slot_cap : 1, sizeof(*w->list));
+    w->by_key =
+        calloc(a->slot_cap ? a->slot_cap : 1, sizeof(struct cb_agg_entry *));
+    w->list =
+        calloc(a->slot_cap ? a->slot_cap : 1, sizeof(struct cb_agg_entry *));
     if (!w->by_key || !w->list) {
         free(w->by_key);
         free(w->list);
@@ -283,7 +287,7 @@ winset_get(struct cb_agg *a, struct winset *s, uint64_t start, int late)
         return s->w[i];
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 8;
-        struct win **v = realloc(s->w, cap * sizeof(*v));
+        struct win **v = realloc(s->w, cap * sizeof(struct win *));
         if (!v)
             return NULL;
         s->w = v;
@@ -297,7 +301,7 @@ winset_get(struct cb_agg *a, struct winset *s, uint64_t start, int late)
     w->pub.late = late;
     w->pub.n = 0;
     w->pub.entries = NULL;
-    memmove(&s->w[i + 1], &s->w[i], (s->n - i) * sizeof(s->w[0]));
+    memmove(&s->w[i + 1], &s->w[i], (s->n - i) * sizeof(struct win *));
     s->w[i] = w;
     s->n++;
     return w;
@@ -371,7 +375,7 @@ by_key_id(const void *x, const void *y)
 static void
 win_deliver(struct cb_agg *a, struct win *w)
 {
-    qsort(w->list, w->pub.n, sizeof(w->list[0]), by_key_id);
+    qsort(w->list, w->pub.n, sizeof(struct cb_agg_entry *), by_key_id);
     w->pub.entries = w->list;
     if (a->on_close)
         a->on_close(a->arg, &w->pub);
@@ -408,7 +412,7 @@ winset_deliver(struct cb_agg *a, struct winset *s, uint32_t n)
         return; /* s->w may still be NULL */
     for (uint32_t i = 0; i < n; i++)
         win_deliver(a, s->w[i]);
-    memmove(&s->w[0], &s->w[n], (s->n - n) * sizeof(s->w[0]));
+    memmove(&s->w[0], &s->w[n], (s->n - n) * sizeof(struct win *));
     s->n -= n;
 }
 
@@ -708,12 +712,10 @@ cb_agg_merge_window(struct cb_agg *dst, const struct cb_agg_window *w)
     for (size_t i = 0; i < w->n; i++) {
         const struct cb_agg_entry *src = w->entries[i];
         uint32_t id;
-        int late, err = cb_agg_key(dst, src->kind, src->name, src->labels,
-                                   &id);
+        int late, err = cb_agg_key(dst, src->kind, src->name, src->labels, &id);
         if (err)
             return err;
-        struct cb_agg_entry *e = entry_for(dst, id, src->kind, ts, &late,
-                                           &err);
+        struct cb_agg_entry *e = entry_for(dst, id, src->kind, ts, &late, &err);
         if (!e)
             return err;
         /* The merge adds src's records and late counts; filed late here,
