@@ -326,6 +326,50 @@ test_bus_dead_producer_is_reported_died_after_drain(void **state)
     rec_fini(&r);
 }
 
+static void
+test_bus_segment_caught_mid_creation_is_read_once_complete(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-creating", .no_status = 1,
+                            .no_gc = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    char shm[128], early[140];
+    uint8_t *copy;
+    size_t len;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "creating", NULL);
+    ctl_publish(&c, 5);
+    assert_int_equal(cbt_find_segment(c.bus, c.pid, shm, sizeof shm), 0);
+    copy = cbt_shm_read(shm, &len);
+    assert_non_null(copy);
+    /* A second producer between shm_open(O_CREAT|O_EXCL) and ftruncate():
+     * its object exists and is empty. */
+    snprintf(early, sizeof early, "%s.1", shm);
+    assert_int_equal(cbt_shm_write(early, NULL, 0), 0);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    /* It finishes creating its segment (same pid, records 0..4). */
+    assert_int_equal(cbt_shm_write(early, copy, len), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cb_bus_scan(b, 1) >= 0, 1);
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    }
+    cb_bus_close(b);
+    ctl_exit(&c);
+    cbt_unlink_bus(c.bus);
+    free(copy);
+    if (r.bad != 0 || r.counts != 10)
+        fail_msg("a segment seen while 0 bytes long was %s (\"%s\"); %"
+                 PRIu64 " of 10 counts read: a scan between shm_open and "
+                 "ftruncate must not refuse it for good",
+                 r.bad ? "refused" : "missed", r.bad_why, r.counts);
+    assert_int_equal(r.fresh, 2);
+    rec_fini(&r);
+}
+
 /* ---- lifetime ----------------------------------------------------------- */
 
 static void
@@ -660,6 +704,7 @@ main(void)
         cmocka_unit_test(test_bus_producer_present_at_open_gets_new_event),
         cmocka_unit_test(test_bus_producer_appearing_later_is_discovered_once),
         cmocka_unit_test(test_bus_dead_producer_is_reported_died_after_drain),
+        cmocka_unit_test(test_bus_segment_caught_mid_creation_is_read_once_complete),
         cmocka_unit_test(test_bus_short_run_before_any_reader_is_read_whole),
         cmocka_unit_test(test_bus_exited_segment_removed_only_after_grace_once_drained),
         cmocka_unit_test(test_bus_undrained_segment_is_kept_past_grace),

@@ -318,7 +318,10 @@ attach_retry(struct reader *rd, struct cb_segment **seg)
         rc = cb_segment_attach(rd->shm, 0, seg, why, sizeof why);
         if (rc == 0)
             return 0;
-        if ((rc != CB_ENOTREADY && rc != -ENOENT) || cbt_mono_ns() > end)
+        /* CB_EBADSEG too: a segment caught between shm_open() and
+         * ftruncate() is 0 bytes long (see test_bus.c, mid-creation). */
+        if ((rc != CB_ENOTREADY && rc != -ENOENT && rc != CB_EBADSEG) ||
+            cbt_mono_ns() > end)
             return reader_fail(rd, "cb_segment_attach(%s): %s: %s", rd->shm,
                                cb_strerror(rc), why);
         cbt_sleep_us(200);
