@@ -52,7 +52,9 @@
 #include <stdint.h>
 
 #include "config_log.h"
+#include "config_progress.h"
 #include "config_rrd.h"
+#include "config_top.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -81,6 +83,8 @@ struct cbc_config {
     struct cbc_consumer_config consumer;
     struct cbc_rrd_config rrd;
     struct cbc_log_config log;
+    struct cbc_progress_config progress;
+    struct cbc_top_config top;
 
     /* Bookkeeping, not from the file. */
     const char *source;  /* the file's path; NULL for built-in defaults */

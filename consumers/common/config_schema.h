@@ -102,6 +102,8 @@ extern const struct cbc_table cbc__root_table;
 /* Section tables, one file each where a program owns the section. */
 extern const struct cbc_table cbc__rrd_table;
 extern const struct cbc_table cbc__log_table;
+extern const struct cbc_table cbc__progress_table;
+extern const struct cbc_table cbc__top_table;
 
 /* ---- the engine (config_schema.c) --------------------------------------- */
 

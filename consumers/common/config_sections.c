@@ -117,6 +117,16 @@ static const struct cbc_key root_keys[] = {
      .offset = offsetof(struct cbc_config, log),
      .sub = &cbc__log_table,
      .doc = "clipbus-log, the structured SQLite log"},
+    {.name = "progress",
+     .type = CBC_T_OBJECT,
+     .offset = offsetof(struct cbc_config, progress),
+     .sub = &cbc__progress_table,
+     .doc = "clipbus-progress, live progress bars with ETA"},
+    {.name = "top",
+     .type = CBC_T_OBJECT,
+     .offset = offsetof(struct cbc_config, top),
+     .sub = &cbc__top_table,
+     .doc = "clipbus-top, the live terminal view"},
     {.name = NULL},
 };
 
