@@ -124,11 +124,11 @@ install_locked(struct cbc_config *cfg)
 {
     cfg->generation = ++g_generation;
     struct cbc_config *old = rcu_xchg_pointer(&g_current, cfg);
-    synchronize_rcu(); /* every reader that could see `old` has left */
-    cbc_config_free(old);
     lock(&g_status_lock);
     g_status.generation = cfg->generation;
     unlock(&g_status_lock);
+    synchronize_rcu(); /* every reader that could see `old` has left */
+    cbc_config_free(old);
     return cfg->generation;
 }
 

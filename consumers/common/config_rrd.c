@@ -70,7 +70,10 @@ whole_seconds(struct cbc_ctx *ctx, const char *key, uint64_t ns)
 
 /* Req 6.5: one archive against the section: a whole number of base
  * steps, at least one of its own steps long, not absurdly many rows, not
- * a duplicate of an earlier one. The path is the archive's. */
+ * an exact copy of an earlier one. Two archives with the same cf and step
+ * but different keep are allowed (rrdtool accepts them; with "step": "1m"
+ * the default archives contain such a pair, the shorter one redundant).
+ * The path is the archive's. */
 static void
 check_rra(struct cbc_ctx *ctx, const struct cbc_rrd_config *r, size_t i)
 {
@@ -78,7 +81,8 @@ check_rra(struct cbc_ctx *ctx, const struct cbc_rrd_config *r, size_t i)
     char a[32], b[32];
     size_t dup = i;
     for (size_t j = 0; j < i; j++)
-        if (r->rras[j].cf == x->cf && r->rras[j].step_ns == x->step_ns)
+        if (r->rras[j].cf == x->cf && r->rras[j].step_ns == x->step_ns &&
+            r->rras[j].keep_ns == x->keep_ns)
             dup = j;
     if (x->step_ns % r->step_ns != 0) {
         cbc__path_key(ctx, "step");
@@ -97,7 +101,7 @@ check_rra(struct cbc_ctx *ctx, const struct cbc_rrd_config *r, size_t i)
                    cbc__fmt_duration(a, sizeof a, x->keep_ns),
                    cbc__fmt_duration(b, sizeof b, x->step_ns), MAX_ROWS);
     } else if (dup != i) {
-        cbc__error(ctx, "same cf and step as $.rrd.rras[%zu]", dup);
+        cbc__error(ctx, "same cf, step and keep as $.rrd.rras[%zu]", dup);
     }
 }
 

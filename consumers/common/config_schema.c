@@ -741,3 +741,148 @@ cbc__encode(const struct cbc_table *root, const void *obj)
 {
     return encode_object(root, obj);
 }
+
+/* ======================================================================
+ * Reference documentation
+ * ====================================================================== */
+
+struct mdbuf {
+    char *p;
+    size_t len;
+    int failed;
+};
+
+static void
+md(struct mdbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = n < 0 ? NULL : realloc(b->p, b->len + (size_t)n + 1);
+    if (p == NULL) {
+        b->failed = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->p = p;
+    b->len += (size_t)n;
+}
+
+static const char *
+type_name(const struct cbc_key *k)
+{
+    switch (k->type) {
+    case CBC_T_BOOL:
+        return "bool";
+    case CBC_T_INT:
+        return "integer";
+    case CBC_T_DOUBLE:
+        return "number";
+    case CBC_T_STRING:
+        return "string";
+    case CBC_T_ENUM:
+        return "enum";
+    case CBC_T_DURATION:
+        return "duration";
+    case CBC_T_SIZE:
+        return "size";
+    case CBC_T_LIST:
+        return "list";
+    case CBC_T_OBJECTS:
+        return "list of objects";
+    default:
+        return "object";
+    }
+}
+
+static void
+md_range(struct mdbuf *b, const struct cbc_key *k)
+{
+    char lo[32], hi[32];
+    switch (k->type) {
+    case CBC_T_INT:
+        md(b, "%" PRId64 " to %" PRId64, k->min, k->max);
+        break;
+    case CBC_T_DOUBLE:
+        md(b, "%g to %g", k->dmin, k->dmax);
+        break;
+    case CBC_T_STRING:
+        md(b, "%" PRId64 " to %" PRId64 " bytes", k->min, k->max);
+        break;
+    case CBC_T_ENUM:
+        for (int i = 0; k->choices[i]; i++)
+            md(b, "%s`\"%s\"`", i ? ", " : "", k->choices[i]);
+        break;
+    case CBC_T_DURATION:
+        md(b, "%s to %s", cbc__fmt_duration(lo, sizeof lo, (uint64_t)k->min),
+           cbc__fmt_duration(hi, sizeof hi, (uint64_t)k->max));
+        break;
+    case CBC_T_SIZE:
+        md(b, "%s to %s", cbc__fmt_size(lo, sizeof lo, (uint64_t)k->min),
+           cbc__fmt_size(hi, sizeof hi, (uint64_t)k->max));
+        break;
+    case CBC_T_LIST:
+    case CBC_T_OBJECTS:
+        md(b, "%" PRId64 " to %" PRId64 " items", k->min, k->max);
+        if (k->type == CBC_T_LIST) {
+            md(b, " of %s ", type_name(k->elem));
+            md_range(b, k->elem);
+        }
+        break;
+    default:
+        break;
+    }
+    if (k->flags & CBC_NULLABLE)
+        md(b, ", or null");
+}
+
+static void
+md_table(struct mdbuf *b, const struct cbc_table *t, const char *prefix)
+{
+    for (const struct cbc_key *k = t->keys; k->name; k++) {
+        if (k->type == CBC_T_OBJECT)
+            continue;
+        md(b, "| `%s.%s` | %s | ", prefix, k->name, type_name(k));
+        if (k->dflt == NULL)
+            md(b, "required");
+        else if (k->type == CBC_T_OBJECTS)
+            md(b, "see below");
+        else
+            md(b, "`%s`", k->dflt);
+        md(b, " | ");
+        md_range(b, k);
+        md(b, " | %s |\n", k->doc ? k->doc : "");
+    }
+    for (const struct cbc_key *k = t->keys; k->name; k++) {
+        if (k->type != CBC_T_OBJECTS)
+            continue;
+        char p[128];
+        snprintf(p, sizeof p, "%s.%s[]", prefix, k->name);
+        md_table(b, k->sub, p);
+        if (k->dflt != NULL)
+            md(b, "\nDefault of `%s.%s`: `%s`\n\n", prefix, k->name, k->dflt);
+    }
+}
+
+char *
+cbc__reference(const struct cbc_table *root)
+{
+    struct mdbuf b = {0};
+    for (const struct cbc_key *s = root->keys; s->name; s++) {
+        if (s->type != CBC_T_OBJECT)
+            continue;
+        md(&b, "### `%s`: %s\n\n", s->name, s->doc ? s->doc : "");
+        md(&b, "| key | type | default | range | meaning |\n"
+               "| --- | --- | --- | --- | --- |\n");
+        md_table(&b, s->sub, s->name);
+        md(&b, "\n");
+    }
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

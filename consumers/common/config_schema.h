@@ -121,6 +121,11 @@ size_t cbc__decode(const struct cbc_table *root, json_t *json, void *out,
  * durations and sizes in canonical form. New reference, NULL on ENOMEM. */
 json_t *cbc__encode(const struct cbc_table *root, const void *obj);
 
+/* The key reference of docs/config.md, generated from the tables as
+ * Markdown (one table per section). Owned by the caller; NULL on ENOMEM.
+ * `clipbus config keys` prints it. */
+char *cbc__reference(const struct cbc_table *root);
+
 /* For finish hooks: extend the path by ".key" or "[i]" (returns a mark),
  * and go back to a mark. */
 size_t cbc__path_key(struct cbc_ctx *ctx, const char *key);

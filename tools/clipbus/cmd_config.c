@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "config_schema.h"
 
 #define CMD "config"
 
@@ -23,6 +24,7 @@ usage(FILE *f)
     fprintf(f,
 "Usage: clipbus config check FILE\n"
 "       clipbus config dump [FILE]\n"
+"       clipbus config keys\n"
 "Validate a clipbus configuration file, or print the effective\n"
 "configuration (every key, defaults filled in) as JSON with sorted keys.\n"
 "\n"
@@ -31,6 +33,8 @@ usage(FILE *f)
 "               for JSON syntax errors) or a one-line summary when valid\n"
 "  dump [FILE]  print the effective configuration; without FILE,\n"
 "               $" CBC_CONFIG_ENV " if set, else the built-in defaults\n"
+"  keys         print the reference of every key (Markdown, as in\n"
+"               docs/config.md): type, default, range, meaning\n"
 "  -h, --help   this text\n"
 "\n"
 "Every key, its type, default and range: docs/config.md.\n"
@@ -118,6 +122,15 @@ cmd_config(int argc, char **argv)
             return cli_usage_error(CMD, "dump takes at most one FILE");
         return dump(argc == 3 ? argv[2] : cbc_config_path(NULL));
     }
-    return cli_usage_error(CMD, "unknown action '%s' (use check or dump)",
+    if (strcmp(action, "keys") == 0) {
+        if (argc > 2)
+            return cli_usage_error(CMD, "keys takes no argument");
+        char *ref = cbc__reference(&cbc__root_table);
+        int rc = ref ? fputs(ref, stdout) : EOF;
+        free(ref);
+        return rc != EOF && cli_out_flush() == 0 ? CLI_OK : CLI_PROBLEM;
+    }
+    return cli_usage_error(CMD, "unknown action '%s' (use check, dump or "
+                                "keys)",
                            action);
 }
