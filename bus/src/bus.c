@@ -32,6 +32,7 @@
 #define STATUS_INTERVAL_NS 100000000u
 #define RING_BATCH         4096u
 #define REFUSED_MAX        64u
+#define WAIT_STEP_MAX_MS   8u
 
 struct prod {
     struct cb_segment *seg;
@@ -71,6 +72,7 @@ struct cb_bus {
     char status_name[96];
     char sink[CB_PROGRAM_MAX];
     int opened;                /* the first scan is done */
+    uint32_t wait_step_ms;     /* cb_bus_wait's current nap */
 };
 
 const char *
@@ -412,12 +414,13 @@ scan_one(void *arg, int kind, const char *name)
         return 0;
     err = cb_segment_attach(name, b->opts.allow_foreign, &seg, why,
                             sizeof why);
-    if (err == CB_ENOTREADY || err == -ENOENT)
-        return 0; /* being created, or gone: look again next scan */
-    if (err != 0) {
-        refuse(b, name, why);
+    if (err == CB_EBADSEG || err == CB_EVERSION || err == CB_EFOREIGN) {
+        refuse(b, name, why); /* the segment itself is wrong: said once */
         return 0;
     }
+    if (err != 0)
+        return 0; /* being created, gone, or out of memory or descriptors:
+                     look again next scan */
     if (add_prod(b, seg) != 0)
         cb_segment_detach(seg);
     return 0;
@@ -476,6 +479,7 @@ cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
         return err;
     }
     b->opened = 1;
+    b->wait_step_ms = 1;
     *out = b;
     return 0;
 }
@@ -728,24 +732,39 @@ cb_bus_wait(struct cb_bus *b, int timeout_ms)
     uint64_t end = cb__mono_ns() + (uint64_t)timeout_ms * 1000000u;
 
     for (;;) {
+        uint64_t now;
         for (size_t i = 0; i < b->nprods; i++) {
             struct prod *p = &b->prods[i];
             if (cb_segment_rings(p->seg) > p->ncur)
-                return 1;
+                goto ready;
             for (uint32_t r = 0; r < p->ncur; r++)
                 if (cb_cursor_lag(p->cur[r]) > 0)
-                    return 1;
+                    goto ready;
         }
-        if (cb__mono_ns() >= end)
+        now = cb__mono_ns();
+        if (now >= end)
             return 0;
+        /* Naps grow while nothing comes (1, 2, 4 ... WAIT_STEP_MAX_MS):
+         * a reader idle for long wakes about a hundred times a second,
+         * one in a burst reacts within a millisecond. */
         {
-            struct timespec ts = {0, 1000000};
+            uint64_t step = (uint64_t)b->wait_step_ms * 1000000u;
+            struct timespec ts;
+            if (step > end - now)
+                step = end - now;
+            ts.tv_sec = 0;
+            ts.tv_nsec = (long)step;
             nanosleep(&ts, NULL);
+            if (b->wait_step_ms < WAIT_STEP_MAX_MS)
+                b->wait_step_ms *= 2;
         }
         cb_bus_scan(b, 0);
         if (b->npending != 0)
-            return 1;
+            goto ready;
     }
+ready:
+    b->wait_step_ms = 1;
+    return 1;
 }
 
 void

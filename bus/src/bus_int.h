@@ -65,6 +65,9 @@ uint64_t cb__real_ns(void);
  * half a millisecond to estimate the TSC rate; readers refine it. */
 void cb__clock_calibrate(struct cb_seg_header *hdr);
 
+/* Stores the exit calibration pair (end_ticks, end_mono_ns). */
+void cb__clock_end_pair(struct cb_seg_header *hdr);
+
 /* 1 when this CPU has an invariant TSC usable as the producer clock. */
 int cb__clock_has_invariant_tsc(void);
 

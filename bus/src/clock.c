@@ -4,12 +4,14 @@
  * Where the CPU has an invariant TSC the producer timestamps records with
  * rdtsc (about 10 ns here, against about 23 ns for clock_gettime). The
  * segment header carries a reference pair taken at open (TSC,
- * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over about half a
- * millisecond. Readers turn ticks into wall time with
+ * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over 0.1 ms (good
+ * to about 10^-3; the spin is paid once, by the first record). Readers turn
+ * ticks into wall time with
  *     wall = ref_real_ns + (ticks - ref_ticks) * 1e9 / tsc_hz
- * and refine tsc_hz themselves from the reference pair and their own
- * readings of the same (machine-wide) TSC, so the estimate sharpens as the
- * producer ages; reader.c does that.
+ * and refine tsc_hz themselves: from the reference pair and their own
+ * readings of the same (machine-wide) TSC while the producer lives, so the
+ * estimate sharpens as it ages, and from a second pair the producer
+ * stores at exit (cb__clock_end_pair) once it has exited. reader.c.
  *
  * Elsewhere the producer uses CLOCK_MONOTONIC nanoseconds, tsc_hz = 1e9.
  */
@@ -20,7 +22,7 @@
 
 int cb__clock_tsc;
 
-#define CB_CALIBRATE_NS 500000u
+#define CB_CALIBRATE_NS 100000u
 
 uint64_t
 cb__real_ns(void)
@@ -71,6 +73,16 @@ ref_pair(uint64_t *ticks, uint64_t *mono)
     *mono = cb__mono_ns();
     *ticks = *mono;
 #endif
+}
+
+void
+cb__clock_end_pair(struct cb_seg_header *hdr)
+{
+    uint64_t ticks, mono;
+
+    ref_pair(&ticks, &mono);
+    hdr->end_mono_ns = mono;
+    hdr->end_ticks = ticks; /* published by the release of state */
 }
 
 void

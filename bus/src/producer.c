@@ -192,7 +192,10 @@ cb_close(void)
         cb__prod.pid != (uint32_t)getpid())
         return;
     h->exit_real_ns = cb__real_ns();
-    /* Release: exit time (and every record before it) before the state
+    if (h->clock_kind == CB_CLOCK_TSC)
+        cb__clock_end_pair(h);
+    /* Release: exit time, the end pair and every record before them before
+     * the state
      * readers poll; pairs with the acquire load in reader.c. */
     cb_store_u32(&h->state, CB_SEG_EXITED, CB_RELEASE);
     /* Threads still running may go on writing: readers drain whatever is
@@ -217,8 +220,8 @@ ring_at(uint32_t i)
 }
 
 /* Allocates the ring's slots (first claim ever) and sets its start. The
- * claiming thread owns the ring, so plain stores are fine until `ready`,
- * which readers load with acquire order. */
+ * claiming thread owns the ring (its CAS on owner_tid won), so plain
+ * stores are fine until `ready`, which readers load with acquire order. */
 static int
 ring_prepare(struct cb_ring_header *r, uint32_t i)
 {
@@ -271,11 +274,12 @@ cb__thread_attach(struct cb_thread *t)
         if (cb_load_u32(&r->owner_tid, CB_RELAXED) != 0 ||
             !cb_cas_u32(&r->owner_tid, 0, tid))
             continue;
-        lock_or_die(); /* fallocate and hwm: once per ring */
+        /* The CAS made the ring ours alone: preparing it needs no lock,
+         * so threads starting together allocate their rings in parallel
+         * (a 4 MiB fallocate is about half a millisecond). */
         err = ring_prepare(r, i);
         if (err == 0)
             raise_hwm(i + 1);
-        unlock_or_die();
         if (err != 0) {
             cb_store_u32(&r->owner_tid, 0, CB_RELEASE);
             break;

@@ -391,27 +391,51 @@ cb_segment_name_copy(const struct cb_segment *seg, uint32_t id, char *buf,
     return buf;
 }
 
+/* The producer's exit calibration pair, or 0s while it has not exited. */
+static void
+end_pair(const struct cb_segment *seg, uint64_t *ticks, uint64_t *mono)
+{
+    *ticks = 0;
+    *mono = 0;
+    CB_GUARD(seg, return);
+    /* Acquire: the end pair is published by the release store of EXITED
+     * in cb_close(). */
+    if (cb_load_u32(&seg->hdr->state, CB_ACQUIRE) == CB_SEG_EXITED) {
+        *ticks = cb_load_u64(&seg->hdr->end_ticks, CB_RELAXED);
+        *mono = cb_load_u64(&seg->hdr->end_mono_ns, CB_RELAXED);
+    }
+    CB_UNGUARD();
+}
+
 void
 cb__seg_refine_clock(struct cb_segment *seg)
 {
-    double hz;
-    uint64_t mono, ticks;
-
     static int tsc_ok = -1; /* racy but idempotent: same answer each time */
+    double hz;
+    uint64_t mono = 0, ticks = 0, end_ticks, end_mono;
 
-    if (tsc_ok < 0)
-        tsc_ok = cb__clock_has_invariant_tsc();
-    if (seg->info.clock_kind != CB_CLOCK_TSC || !tsc_ok)
+    if (seg->info.clock_kind != CB_CLOCK_TSC)
         return;
-    mono = cb__mono_ns();
+    end_pair(seg, &end_ticks, &end_mono);
+    if (end_ticks != 0) {
+        /* The producer's own pair at exit: its whole life as baseline. */
+        ticks = end_ticks;
+        mono = end_mono;
+    } else {
+        if (tsc_ok < 0)
+            tsc_ok = cb__clock_has_invariant_tsc();
+        if (!tsc_ok)
+            return;
 #if CB_HAVE_RDTSC
-    ticks = (uint64_t)__rdtsc();
+        mono = cb__mono_ns();
+        ticks = (uint64_t)__rdtsc();
 #else
-    return;
+        return;
 #endif
-    /* Over less than a second our own reading adds more error than the
-     * producer's calibration has. */
-    if ((int64_t)(mono - seg->ref_mono_ns) < 1000000000 ||
+    }
+    /* Over a short baseline a reading adds more error than the producer's
+     * calibration has (0.1 ms spin: about 10^-3). */
+    if ((int64_t)(mono - seg->ref_mono_ns) < 100000000 ||
         (int64_t)(ticks - seg->ref_ticks) <= 0)
         return;
     hz = (double)(ticks - seg->ref_ticks) * 1e9 /

@@ -294,7 +294,11 @@ struct cb_seg_header {
     uint64_t threads_unringed;  /* threads that found no free ring */
     uint64_t records_unringed;  /* records those threads could not write */
     uint64_t sessions;          /* sessions begun */
-    uint8_t _pad3[CB_SEG_HEADER_SIZE - 5 * CB_CACHELINE];
+    /* second calibration pair, taken at exit (0 until then): with it a
+     * reader converts an exited producer's ticks over its whole life. */
+    _Alignas(CB_CACHELINE) uint64_t end_ticks;
+    uint64_t end_mono_ns;
+    uint8_t _pad3[CB_SEG_HEADER_SIZE - 5 * CB_CACHELINE - 16];
 };
 _Static_assert(sizeof(struct cb_seg_header) == CB_SEG_HEADER_SIZE,
                "segment header ABI");
@@ -328,6 +332,9 @@ _Static_assert(offsetof(struct cb_seg_header, rings_hwm) == 288, "seg ABI");
 _Static_assert(offsetof(struct cb_seg_header, threads_unringed) == 296,
                "seg ABI");
 _Static_assert(offsetof(struct cb_seg_header, sessions) == 312, "seg ABI");
+_Static_assert(offsetof(struct cb_seg_header, end_ticks) == 320, "seg ABI");
+_Static_assert(offsetof(struct cb_seg_header, end_mono_ns) == 328,
+               "seg ABI");
 
 /* ------------------------------------------------------------------------
  * Name table: a sequence of entries starting at byte 8 of the table (so
