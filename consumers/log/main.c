@@ -1,0 +1,260 @@
+/*
+ * main.c -- clipbus-log: every call, log line, session, progress step,
+ * metric sample and loss on the bus becomes a row of one SQLite database
+ * (seed task 4.1, Req 1.5, 5.5). docs/clipbus-log.md is the manual.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <urcu.h>
+
+#include <clipbus/reader.h>
+
+#include "config.h"
+#include "logdb.h"
+#include "maint.h"
+#include "runtime.h"
+#include "sink.h"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: clipbus-log [--db FILE] [--bus NAME] [--config FILE]\n"
+        "                   [--from oldest|now] [--exit-idle MS] [-v]\n"
+        "       clipbus-log --maintain [--db FILE] [--now TIME]\n"
+        "\n"
+        "Writes every record of a clipbus bus into one SQLite database:\n"
+        "calls (with parameters as JSON), log lines, sessions (aborted ones\n"
+        "too), progress, metric samples and losses. Rows are committed in\n"
+        "batches (log.batch_rows rows or log.commit_interval); a committed\n"
+        "batch survives kill -9, and a restarted clipbus-log skips what was\n"
+        "already stored. Retention runs at start and every\n"
+        "log.maintenance_interval: daily summaries, deletion of rows older\n"
+        "than log.keep_raw (90d) and summaries older than log.keep_summary\n"
+        "(1y), the log.max_size cap, incremental vacuum.\n"
+        "\n"
+        "Read the database with 'clipbus query', 'clipbus export',\n"
+        "'clipbus log status' or the sqlite3 program (docs/schema.md).\n"
+        "\n"
+        "Options:\n"
+        "  --db FILE         the database (default: log.path of the\n"
+        "                    config, \"clipbus-log.db\")\n"
+        "  --bus NAME        the bus (default: bus.name, $CLIPBUS_BUS,\n"
+        "                    \"default\")\n"
+        "  --config FILE     configuration file (default $CLIPBUS_CONFIG)\n"
+        "  --from WHERE      where to start in each ring: oldest (default)\n"
+        "                    or now\n"
+        "  --exit-idle MS    exit once every producer seen has ended and\n"
+        "                    none appeared for MS milliseconds\n"
+        "  --maintain        run retention and maintenance once and exit\n"
+        "  --now TIME        with --maintain: the time to apply retention\n"
+        "                    at (ISO 8601 or 'now'; for tests and replays)\n"
+        "  -v, --verbose     report maintenance runs and totals on stderr\n"
+        "  -h, --help        this text\n"
+        "\n"
+        "Signals: SIGINT and SIGTERM commit what was read and exit 0.\n"
+        "Exit status: 0 ok; 1 the database failed (cannot be opened, is\n"
+        "damaged, or the bus cannot be read); 2 bad usage or configuration.\n"
+        "Manual: docs/clipbus-log.md.\n");
+}
+
+struct args {
+    const char *db, *bus, *config, *from, *now;
+    uint32_t exit_idle_ms;
+    int maintain, verbose;
+};
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"bus", required_argument, NULL, 'b'},
+        {"config", required_argument, NULL, 'c'},
+        {"from", required_argument, NULL, 'f'},
+        {"exit-idle", required_argument, NULL, 'x'},
+        {"maintain", no_argument, NULL, 'm'},
+        {"now", required_argument, NULL, 'n'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    char *end;
+    memset(a, 0, sizeof *a);
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->db = optarg; break;
+        case 'b': a->bus = optarg; break;
+        case 'c': a->config = optarg; break;
+        case 'f': a->from = optarg; break;
+        case 'n': a->now = optarg; break;
+        case 'm': a->maintain = 1; break;
+        case 'v': a->verbose = 1; break;
+        case 'h': usage(stdout); exit(0);
+        case 'x': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v == 0 || v > 86400000) {
+                fprintf(stderr, "clipbus-log: --exit-idle '%s' is not a "
+                                "number of milliseconds (1..86400000)\n",
+                        optarg);
+                return -1;
+            }
+            a->exit_idle_ms = (uint32_t)v;
+            break;
+        }
+        default:
+            fprintf(stderr, "clipbus-log: see 'clipbus-log --help'\n");
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "clipbus-log: unexpected argument '%s'; see "
+                        "'clipbus-log --help'\n", argv[optind]);
+        return -1;
+    }
+    if (a->from && strcmp(a->from, "oldest") && strcmp(a->from, "now")) {
+        fprintf(stderr, "clipbus-log: --from '%s' must be oldest or now\n",
+                a->from);
+        return -1;
+    }
+    if (a->now && !a->maintain) {
+        fprintf(stderr, "clipbus-log: --now needs --maintain\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t
+real_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* --maintain: one complete run, then exit. */
+static int
+maintain_once(const struct cbl_sink_opts *so, const char *now_s, int verbose)
+{
+    struct cbl_db *db;
+    struct cbl_maint m;
+    int64_t now = real_ns();
+    char err[512];
+
+    if (now_s && cbl_parse_time(now_s, now, &now) < 0) {
+        fprintf(stderr, "clipbus-log: --now '%s' is not a time (use "
+                        "2024-05-01T12:00:00Z, 2024-05-01 or now)\n", now_s);
+        return 2;
+    }
+    if (cbl_db_open(&so->db, &db, err, sizeof err) < 0) {
+        fprintf(stderr, "clipbus-log: %s\n", err);
+        return 1;
+    }
+    cbl_maint_begin(&m);
+    int rc = cbl_maint_step(cbl_db_handle(db), &so->keep, now, 0, &m);
+    if (rc < 0)
+        fprintf(stderr, "clipbus-log: %s: maintenance failed: %s\n",
+                so->db.path, sqlite3_errstr(m.rc));
+    else if (verbose)
+        fprintf(stderr, "clipbus-log: %llu days summarized, %llu rows "
+                        "expired, %llu summaries expired, %llu rows over "
+                        "the size cap, %llu pages vacuumed\n",
+                (unsigned long long)m.days_summarized,
+                (unsigned long long)m.rows_deleted,
+                (unsigned long long)m.summaries_deleted,
+                (unsigned long long)m.rows_capped,
+                (unsigned long long)m.pages_vacuumed);
+    cbl_db_checkpoint(db);
+    cbl_db_close(db);
+    return rc < 0 ? 1 : 0;
+}
+
+/* Copies what the program needs from the current config. */
+static void
+read_config(const struct args *a, struct cbl_sink_opts *so,
+            struct cbc_rt_opts *ro, char *path, size_t path_len, char *bus,
+            size_t bus_len)
+{
+    rcu_read_lock();
+    const struct cbc_config *cfg = cbc_config_current();
+    snprintf(path, path_len, "%s", a->db ? a->db : cfg->log.path);
+    snprintf(bus, bus_len, "%s",
+             a->bus ? a->bus : cfg->bus.name ? cfg->bus.name : "");
+    so->db.path = path;
+    so->db.batch_rows = cfg->log.batch_rows;
+    so->db.commit_interval_ns = cfg->log.commit_interval_ns;
+    so->db.busy_timeout_ns = cfg->log.busy_timeout_ns;
+    so->db.wal_max_bytes = cfg->log.wal_max_bytes;
+    so->keep.keep_raw_ns = cfg->log.keep_raw_ns;
+    so->keep.keep_summary_ns = cfg->log.keep_summary_ns;
+    so->keep.max_size_bytes = cfg->log.max_size_bytes;
+    so->maintenance_interval_ns = cfg->log.maintenance_interval_ns;
+    ro->grace_s = (uint32_t)(cfg->bus.grace_ns / 1000000000u);
+    ro->from = cfg->bus.from;
+    rcu_read_unlock();
+    ro->bus = *bus ? bus : NULL;
+    if (a->from)
+        ro->from = strcmp(a->from, "now") == 0 ? CB_FROM_NOW : CB_FROM_OLDEST;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct args a;
+    struct cbl_sink_opts so;
+    struct cbc_rt_opts ro;
+    struct cbc_sink sink;
+    struct cbl_sink *s;
+    struct cbl_sink_stats st;
+    char path[4096], bus[64];
+    int rc;
+
+    if (parse_args(argc, argv, &a) < 0)
+        return 2;
+    if (cbc_config_init("clipbus-log", a.config) < 0)
+        return CBC_CONFIG_EXIT;
+    rcu_register_thread();
+    memset(&so, 0, sizeof so);
+    memset(&ro, 0, sizeof ro);
+    read_config(&a, &so, &ro, path, sizeof path, bus, sizeof bus);
+    so.verbose = a.verbose;
+    if (a.maintain) {
+        rcu_unregister_thread();
+        cbc_config_fini();
+        return maintain_once(&so, a.now, a.verbose);
+    }
+    so.use_config = 1;
+    ro.program = "clipbus-log";
+    ro.exit_idle_ms = a.exit_idle_ms;
+    s = cbl_sink_create(&so);
+    if (!s) {
+        fprintf(stderr, "clipbus-log: out of memory\n");
+        return 1;
+    }
+    cbl_sink_bind(s, &sink);
+    cbc_config_watch_start(NULL);
+    rc = cbc_rt_run(&ro, &sink);
+    cbl_sink_stats(s, &st);
+    if (a.verbose)
+        fprintf(stderr, "clipbus-log: %llu rows committed, %llu rows lost "
+                        "(db), %llu records lost on the bus, %llu in "
+                        "hand-off, %llu already stored\n",
+                (unsigned long long)st.db.rows,
+                (unsigned long long)st.db.lost_rows,
+                (unsigned long long)st.bus_lost,
+                (unsigned long long)st.handoff_lost,
+                (unsigned long long)st.rows_skipped);
+    cbl_sink_destroy(s);
+    cbc_config_watch_stop();
+    rcu_unregister_thread();
+    cbc_config_fini();
+    if (rc < 0)
+        return 1;
+    return rc != 0 || st.exit_status ? 1 : 0;
+}
