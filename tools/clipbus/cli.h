@@ -27,6 +27,9 @@ int cmd_status(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_query(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_log(int argc, char **argv);
 
 /* ---- options ------------------------------------------------------------ */
 

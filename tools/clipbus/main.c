@@ -21,6 +21,9 @@ static const struct command commands[] = {
     {"gc", cmd_gc, "remove segments of exited or dead processes"},
     {"tail", cmd_tail, "print the bus's records as lines or JSON lines"},
     {"config", cmd_config, "check a configuration file or dump its values"},
+    {"query", cmd_query, "print rows of the structured log (clipbus-log)"},
+    {"export", cmd_export, "export the structured log as CSV, JSON or JSONL"},
+    {"log", cmd_log, "state of the structured log's database"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
