@@ -257,41 +257,68 @@ create_args(const struct cbr_store *s, const struct cbr_layout *l,
     return n;
 }
 
+/* Bytes of data rows a new file of layout l preallocates (the header,
+ * a few KB, not counted). */
+static uint64_t
+file_bytes(const struct cbr_store *s, const struct cbr_layout *l)
+{
+    uint64_t rows = 0;
+
+    for (size_t r = 0; r < s->n_rras; r++)
+        rows += (s->rras[r].keep_ns + s->rras[r].step_ns - 1) /
+                s->rras[r].step_ns;
+    return rows * 8u * (uint64_t)l->nds;
+}
+
+/* 1 when the archive directory's file system has less than 64 MB free. */
+static int
+disk_full(const struct cbr_store *s)
+{
+    struct statvfs vfs;
+
+    return statvfs(s->dir, &vfs) == 0 &&
+           (uint64_t)vfs.f_bavail * vfs.f_frsize < (64u << 20);
+}
+
 static int
 create_file(struct cbr_store *s, const struct cbr_layout *l,
             const char *path, uint64_t start_s, char *why, size_t why_len)
 {
     const char *argv[48];
     char buf[48][64];
-    int argc = create_args(s, l, argv, buf, 48), rc;
+    int argc = create_args(s, l, argv, buf, 48), rc, saved;
+    const char *e;
     struct stat st;
 
     rrd_clear_error();
+    errno = 0;
     if (s->daemon != NULL)
         rc = rrdc_create(path, (unsigned long)s->step_s, (time_t)start_s, 1,
                          argc, argv);
     else
         rc = rrd_create_r2(path, (unsigned long)s->step_s, (time_t)start_s,
                            1, NULL, NULL, argc, argv);
-    if (rc != 0) {
-        const char *e = rrd_get_error();
-        snprintf(why, why_len, "%s: cannot create: %s", path,
-                 e && *e ? e : "unknown librrd error");
-        return strstr(e ? e : "", "No space") ? -ENOSPC : -EIO;
+    saved = errno;
+    /* librrd 1.7.2, when writing the temporary file hits ENOSPC, removes
+     * it and reports nothing: a failure without a message (or, from the
+     * rrdtool CLI, even success). So check the file, and the disk. */
+    if (rc == 0 && (s->daemon != NULL || stat(path, &st) == 0))
+        return 0;
+    e = rrd_get_error();
+    if (e != NULL && *e != '\0' && strstr(e, "No space") == NULL) {
+        snprintf(why, why_len, "%s: cannot create: %s", path, e);
+        return -EIO;
     }
-    /* librrd 1.7.2 returns success when writing the temporary file hit
-     * ENOSPC: it removes the file and reports nothing. Check. */
-    if (s->daemon == NULL && stat(path, &st) != 0) {
-        struct statvfs vfs;
-        int full = statvfs(s->dir, &vfs) == 0 &&
-                   (uint64_t)vfs.f_bavail * vfs.f_frsize < (64u << 20);
-        snprintf(why, why_len, "%s: cannot create: %s", path,
-                 full ? "no space left on device (the file system is "
-                        "nearly full; free space or choose another rrd.dir)"
-                      : "librrd reported success but made no file");
-        return full ? -ENOSPC : -EIO;
+    if (saved == ENOSPC || (e && strstr(e, "No space")) || disk_full(s)) {
+        snprintf(why, why_len, "%s: cannot create: no space left on device "
+                 "(free space or choose another rrd.dir; a file with these "
+                 "archives needs %llu bytes)", path,
+                 (unsigned long long)file_bytes(s, l));
+        return -ENOSPC;
     }
-    return 0;
+    snprintf(why, why_len, "%s: cannot create: librrd failed without a "
+             "reason", path);
+    return -EIO;
 }
 
 /* ---- prepare and update -------------------------------------------------- */
