@@ -752,6 +752,9 @@ struct mdbuf {
     int failed;
 };
 
+static void md(struct mdbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 md(struct mdbuf *b, const char *fmt, ...)
 {

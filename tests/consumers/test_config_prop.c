@@ -184,6 +184,9 @@ struct run {
     const char *doc; /* the valid document */
 };
 
+static void fail_run(const struct run *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 fail_run(const struct run *r, const char *fmt, ...)
 {

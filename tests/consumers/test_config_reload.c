@@ -220,6 +220,9 @@ current_dump(void)
     return d;
 }
 
+static void failf(uint64_t iter, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 failf(uint64_t iter, const char *fmt, ...)
 {
@@ -419,6 +422,10 @@ test_prop13_hot_reload(void **state)
                          "invalid versions",
                   k, rd[k].torn, rd[k].why, rd[k].invalid_seen);
     }
+    /* Join the watcher first: the last reload may still be finishing
+     * (waiting for readers, then recording its outcome) after the test
+     * saw its config become current. */
+    cbc_config_watch_stop();
     struct cbc_config_status st;
     cbc_config_status_get(&st);
     cbc_config_fini();
