@@ -181,9 +181,10 @@ const char *cbc_config_outcome_name(int outcome);
  * file. Not inside a read-side section. */
 int cbc_config_reload(void);
 
-/* Called in the watcher's thread right after a reload was applied, with
- * the new config (valid during the call). It must not call
- * cbc_config_reload/install/watch_stop/fini. */
+/* Called right after a reload was applied, in the thread that reloaded
+ * (the watcher's, or the caller of cbc_config_reload()), with the new
+ * config (valid during the call). It must not call
+ * cbc_config_reload/install/watch_stop/fini. Set by watch_start. */
 typedef void (*cbc_config_applied_fn)(const struct cbc_config *cfg,
                                       void *arg);
 
