@@ -387,6 +387,32 @@ cbr_store_prepare(struct cbr_store *s, int kind, const char *file,
     return 0;
 }
 
+/* rrdcached's client builds each request in a fixed buffer (4096 bytes
+ * in librrd 1.7.2: "No buffer space available" beyond): send updates in
+ * slices that fit, with room for the command and the path. */
+#define DAEMON_REQ_BYTES 4000
+
+static int
+daemon_update(const char *path, int n, const char **updates)
+{
+    int i = 0;
+
+    while (i < n) {
+        size_t bytes = strlen(path) + 16;
+        int k = 0;
+        while (i + k < n &&
+               (k == 0 || bytes + strlen(updates[i + k]) + 1 <
+                              DAEMON_REQ_BYTES))
+            bytes += strlen(updates[i + k++]) + 1;
+        rrd_clear_error();
+        int rc = rrdc_update(path, k, updates + i);
+        if (rc != 0)
+            return rc;
+        i += k;
+    }
+    return 0;
+}
+
 int
 cbr_store_update(struct cbr_store *s, const char *file, int n,
                  const char **updates, char *why, size_t why_len)
@@ -398,8 +424,7 @@ cbr_store_update(struct cbr_store *s, const char *file, int n,
     if (s->daemon != NULL) {
         if ((rc = connect_daemon(s, why, why_len)) != 0)
             return rc;
-        rrd_clear_error();
-        rc = rrdc_update(path, n, updates);
+        rc = daemon_update(path, n, updates);
     } else {
         rrd_clear_error();
         rc = rrd_updatex_r(path, NULL, RRD_SKIP_PAST_UPDATES, n, updates);
@@ -407,7 +432,9 @@ cbr_store_update(struct cbr_store *s, const char *file, int n,
     if (rc != 0) {
         const char *e = rrd_get_error();
         snprintf(why, why_len, "%s: update failed: %s", path,
-                 e && *e ? e : "unknown librrd error");
+                 e && *e ? e
+                 : rc < -1 ? strerror(-rc)
+                           : "librrd gave no reason");
         return -EIO;
     }
     return 0;

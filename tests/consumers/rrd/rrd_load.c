@@ -6,15 +6,20 @@
  *
  * Usage: rrd_load [--seconds S] [--functions K] [--rate CALLS_PER_S]
  * Prints one JSON line at the end:
- *   {"calls": N, "seconds": S, "calls_per_s": R, "median_1s": M}
+ *   {"calls": N, "seconds": S, "calls_per_s": R, "median_1s": M,
+ *    "cpu_s": C, "calls_per_cpu_s": P}
  * where median_1s is the median of the per-second call counts (robust
- * against a single stalled second on a shared machine). --rate 0 (the
+ * against a single stalled second on a shared machine) and
+ * calls_per_cpu_s the calls per second of the producer's own CPU time:
+ * what a consumer could slow down by making the producer WAIT (it never
+ * should), as opposed to competing with it for a core. --rate 0 (the
  * default) runs flat out. The bus is $CLIPBUS_BUS.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <clipbus/clipbus.h>
@@ -105,8 +110,14 @@ main(int argc, char **argv)
     if (whole == 0)
         whole = 1;
     qsort(per_s, whole, sizeof per_s[0], cmp_u64);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     printf("{\"calls\": %llu, \"seconds\": %.3f, \"calls_per_s\": %.0f, "
-           "\"median_1s\": %llu}\n",
-           calls, t - t0, (double)calls / (t - t0), per_s[whole / 2]);
+           "\"median_1s\": %llu, \"cpu_s\": %.3f, \"calls_per_cpu_s\": "
+           "%.0f}\n",
+           calls, t - t0, (double)calls / (t - t0), per_s[whole / 2], cpu,
+           cpu > 0 ? (double)calls / cpu : 0.0);
     return 0;
 }
