@@ -33,6 +33,7 @@
 #define RING_BATCH         4096u
 #define REFUSED_MAX        64u
 #define WAIT_STEP_MAX_MS   8u
+#define CREATE_GRACE_NS    2000000000u
 
 struct prod {
     struct cb_segment *seg;
@@ -402,6 +403,26 @@ add_prod(struct cb_bus *b, struct cb_segment *seg)
     return 0;
 }
 
+/* A producer creates its segment with shm_open(O_EXCL) and sizes it with
+ * ftruncate just after: a scan can find it shorter than a header for a
+ * moment. Such a file younger than CREATE_GRACE_NS is looked at again
+ * rather than refused; an older one is truncated for real. */
+static int
+being_created(const char *name)
+{
+    char path[300];
+    struct stat st;
+    struct timespec now;
+
+    snprintf(path, sizeof path, "%s%s", CB_SHM_DIR, name);
+    if (stat(path, &st) != 0 || (uint64_t)st.st_size >= CB_SEG_HEADER_SIZE)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (uint64_t)(now.tv_sec - st.st_ctim.tv_sec) * 1000000000u +
+               (uint64_t)(now.tv_nsec - st.st_ctim.tv_nsec) <
+           CREATE_GRACE_NS;
+}
+
 static int
 scan_one(void *arg, int kind, const char *name)
 {
@@ -414,6 +435,8 @@ scan_one(void *arg, int kind, const char *name)
         return 0;
     err = cb_segment_attach(name, b->opts.allow_foreign, &seg, why,
                             sizeof why);
+    if (err == CB_EBADSEG && being_created(name))
+        return 0; /* between shm_open and ftruncate: look again soon */
     if (err == CB_EBADSEG || err == CB_EVERSION || err == CB_EFOREIGN) {
         refuse(b, name, why); /* the segment itself is wrong: said once */
         return 0;

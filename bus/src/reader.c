@@ -410,7 +410,10 @@ end_pair(const struct cb_segment *seg, uint64_t *ticks, uint64_t *mono)
 void
 cb__seg_refine_clock(struct cb_segment *seg)
 {
-    static int tsc_ok = -1; /* racy but idempotent: same answer each time */
+    /* Threads attaching segments at once may both compute it: the same
+     * answer each time, stored with relaxed atomics (no data race). */
+    static int tsc_ok = -1;
+    int ok;
     double hz;
     uint64_t mono = 0, ticks = 0, end_ticks, end_mono;
 
@@ -422,9 +425,12 @@ cb__seg_refine_clock(struct cb_segment *seg)
         ticks = end_ticks;
         mono = end_mono;
     } else {
-        if (tsc_ok < 0)
-            tsc_ok = cb__clock_has_invariant_tsc();
-        if (!tsc_ok)
+        ok = cb_load_int(&tsc_ok, CB_RELAXED);
+        if (ok < 0) {
+            ok = cb__clock_has_invariant_tsc();
+            cb_store_int(&tsc_ok, ok, CB_RELAXED);
+        }
+        if (!ok)
             return;
 #if CB_HAVE_RDTSC
         mono = cb__mono_ns();

@@ -74,8 +74,6 @@ extern "C" {
 #define CB_EFOREIGN  (-4007) /* segment owned by another user, or mode */
 #define CB_ESTALE    (-4008) /* segment of a dead or exited process */
 
-/* Returns a static string naming err (a CB_E* code or -errno). */
-const char *cb_strerror(int err);
 
 /* Log levels, stored in the record status. */
 #define CB_LOG_DEBUG 10
@@ -145,6 +143,9 @@ struct cb_perf_site {
 
 #ifndef CLIPBUS_DISABLE
 
+/* Returns a static string naming err (a CB_E* code or -errno). */
+const char *cb_strerror(int err);
+
 /* ------------------------------------------------------------------------
  * Set-up. Optional: the first record does it with the defaults.
  * ------------------------------------------------------------------------ */
@@ -197,8 +198,9 @@ uint32_t cb_name_intern(const char *name);
  * and every call while the site is slow: once a call lasted at least
  * CLIPBUS_PERF_SLOW_US, calls are measured until one is fast again. */
 #define CB_TRACK_PERFORMANCE_EVERY(n, ...)                                     \
-    static struct cb_perf_site cb__perf_site = {(n), 0, 0, 0};                 \
-    CB__CALL(&cb__perf_site, __VA_ARGS__)
+    static struct cb_perf_site CB__CAT(cb__perf_site_, __LINE__) = {           \
+        (n), 0, 0, 0};                                                         \
+    CB__CALL(&CB__CAT(cb__perf_site_, __LINE__), __VA_ARGS__)
 
 /* Marks the innermost monitored call of this thread as failed with `code`
  * and a printf-style message (cut to CB__ERRMSG_MAX - 1 bytes), and returns
@@ -228,9 +230,8 @@ void cb_session_end(int status);
  * its weight. Steps nest per thread: the first step on a worker thread is
  * top-level, its weight in units of the session's total. */
 #define CB_PROGRESS_STEP(weight)                                               \
-    static uint32_t cb__step_site;                                             \
-    struct cb_step cb__step __attribute__((cleanup(cb__step_end)));           \
-    cb__step_begin(&cb__step, &cb__step_site, __func__, (double)(weight))
+    CB__PROGRESS_STEP(weight, CB__CAT(cb__step_, __LINE__),                   \
+                      CB__CAT(cb__step_site_, __LINE__))
 
 /* Declares that nested steps and cb_progress() inside the current step
  * count in units of `sub_total` (the current step is worth all of them).
@@ -293,18 +294,32 @@ void cb__metric_d(int kind, uint32_t name_id, double v, const char *labels);
 /* The parameter array starts with a dummy element so that an empty
  * argument list still gives a valid initializer ({x, } is legal C). */
 #define CB__CALL(perf, ...)                                                    \
-    static uint32_t cb__call_site;                                             \
-    struct cb_call cb__call __attribute__((cleanup(cb__call_end)));           \
+    CB__CALL_(CB__CAT(cb__call_, __LINE__),                                    \
+              CB__CAT(cb__call_site_, __LINE__), perf, __VA_ARGS__)
+#define CB__CALL_(call, site, perf, ...)                                       \
+    static uint32_t site;                                                      \
+    struct cb_call call __attribute__((cleanup(cb__call_end)));               \
     {                                                                          \
         const struct cb_param cb__params[] = {{0, 0, {0}}, __VA_ARGS__};       \
-        cb__call_begin(&cb__call, &cb__call_site, __func__, (perf),            \
-                       cb__params + 1,                                         \
+        cb__call_begin(&call, &site, __func__, (perf), cb__params + 1,         \
                        sizeof cb__params / sizeof cb__params[0] - 1);          \
     }                                                                          \
     (void)0
+#define CB__PROGRESS_STEP(weight, step, site)                                  \
+    static uint32_t site;                                                      \
+    struct cb_step step __attribute__((cleanup(cb__step_end)));               \
+    cb__step_begin(&step, &site, __func__, (double)(weight))
+/* Names unique per line, so a nested scope's macro shadows nothing. */
+#define CB__CAT_(a, b) a##b
+#define CB__CAT(a, b)  CB__CAT_(a, b)
 
 #else /* CLIPBUS_DISABLE: everything compiles to nothing. */
 
+static inline const char *cb_strerror(int err)
+{
+    return err == CB_EDISABLED ? "instrumentation is compiled out"
+                               : "clipbus is compiled out (CLIPBUS_DISABLE)";
+}
 static inline int cb_open(const char *bus)
 {
     (void)bus;
