@@ -17,6 +17,7 @@
  * move the cursor or change the terminal's state.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,19 +209,31 @@ clear_bars(struct cbp_app *a)
     a->drawn = 0;
 }
 
-void
-cbp_out_line(struct cbp_app *a, const char *line)
+/* cut: 1 to cut the line to the width (0: it already fits, and may hold
+ * colour sequences that must not be cut off). */
+static void
+out_line(struct cbp_app *a, const char *line, int cut)
 {
     if (a->bad_output)
         return;
     if (a->tty) {
+        /* Cut to the width like the bars: a wrapped line would throw off
+         * the count of rows to move up over. */
         clear_bars(a);
         a->dirty = 1;
+        fprintf(a->out, "%.*s\n", cut ? term_width(a) - 1 : INT_MAX, line);
+    } else {
+        fputs(line, a->out);
+        fputc('\n', a->out);
     }
-    fputs(line, a->out);
-    fputc('\n', a->out);
     if (!a->tty && fflush(a->out) != 0)
         a->bad_output = 1;
+}
+
+void
+cbp_out_line(struct cbp_app *a, const char *line)
+{
+    out_line(a, line, 1);
 }
 
 void
@@ -236,7 +249,7 @@ cbp_out_ended(struct cbp_app *a, const struct cbp_session *s)
         snprintf(line, sizeof line, "%s", row);
     else
         snprintf(line, sizeof line, "end %s", row);
-    cbp_out_line(a, line);
+    out_line(a, line, 0);
 }
 
 void
