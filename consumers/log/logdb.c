@@ -48,30 +48,24 @@ static const char *const schema_sql[] = {
     " start_ns INTEGER, end_ns INTEGER, status INTEGER,"
     " total_weight REAL, done REAL, UNIQUE(producer, sid));",
     "CREATE INDEX IF NOT EXISTS sessions_start ON sessions(start_ns);",
-    "CREATE TABLE IF NOT EXISTS calls(id INTEGER PRIMARY KEY,"
-    " ts INTEGER NOT NULL, dur_ns INTEGER NOT NULL, func INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS calls(ts INTEGER PRIMARY KEY, dur_ns INTEGER NOT NULL, func INTEGER NOT NULL,"
     " status INTEGER NOT NULL, producer INTEGER NOT NULL, tid INTEGER,"
     " session INTEGER, err_code INTEGER, err_msg TEXT, params TEXT,"
     " perf TEXT, flags INTEGER);",
-    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts);",
-    "CREATE INDEX IF NOT EXISTS calls_func_ts ON calls(func, ts);",
+    "CREATE INDEX IF NOT EXISTS calls_func_ts ON calls(func);",
     "CREATE INDEX IF NOT EXISTS calls_failed_ts ON calls(ts)"
     " WHERE status <> 0;",
-    "CREATE TABLE IF NOT EXISTS logs(id INTEGER PRIMARY KEY,"
-    " ts INTEGER NOT NULL, level INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS logs(ts INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
     " producer INTEGER NOT NULL, tid INTEGER, session INTEGER,"
     " func INTEGER, msg TEXT, fields TEXT, flags INTEGER);",
-    "CREATE INDEX IF NOT EXISTS logs_ts ON logs(ts);",
     "CREATE TABLE IF NOT EXISTS progress(id INTEGER PRIMARY KEY,"
     " session INTEGER NOT NULL, ts INTEGER NOT NULL, step INTEGER,"
     " kind INTEGER NOT NULL, units REAL, fraction REAL);",
     "CREATE INDEX IF NOT EXISTS progress_session_ts ON progress(session, ts);",
     "CREATE INDEX IF NOT EXISTS progress_ts ON progress(ts);",
-    "CREATE TABLE IF NOT EXISTS metrics(id INTEGER PRIMARY KEY,"
-    " ts INTEGER NOT NULL, name INTEGER NOT NULL, labels INTEGER,"
+    "CREATE TABLE IF NOT EXISTS metrics(ts INTEGER PRIMARY KEY, name INTEGER NOT NULL, labels INTEGER,"
     " kind INTEGER NOT NULL, value REAL, producer INTEGER NOT NULL);",
-    "CREATE INDEX IF NOT EXISTS metrics_ts ON metrics(ts);",
-    "CREATE INDEX IF NOT EXISTS metrics_name_ts ON metrics(name, ts);",
+    "CREATE INDEX IF NOT EXISTS metrics_name_ts ON metrics(name);",
     "CREATE TABLE IF NOT EXISTS losses(id INTEGER PRIMARY KEY,"
     " ts INTEGER NOT NULL, producer INTEGER, ring INTEGER,"
     " count INTEGER NOT NULL, source TEXT NOT NULL);",
@@ -86,7 +80,7 @@ static const char *const schema_sql[] = {
     " samples INTEGER NOT NULL, sum REAL, min REAL, max REAL,"
     " PRIMARY KEY(day, name, labels, kind)) WITHOUT ROWID;",
     /* Views for people using the stock sqlite3 program. */
-    "CREATE VIEW IF NOT EXISTS calls_v AS SELECT c.id,"
+    "CREATE VIEW IF NOT EXISTS calls_v AS SELECT"
     " strftime('%Y-%m-%dT%H:%M:%fZ', c.ts / 1e9, 'unixepoch') AS time,"
     " n.name AS function, c.dur_ns / 1e6 AS ms,"
     " CASE c.status WHEN 0 THEN 'ok' WHEN 1 THEN 'error' ELSE 'aborted' END"
@@ -96,7 +90,7 @@ static const char *const schema_sql[] = {
     " LEFT JOIN producers p ON p.id = c.producer"
     " LEFT JOIN sessions s ON s.id = c.session"
     " LEFT JOIN names sn ON sn.id = s.name;",
-    "CREATE VIEW IF NOT EXISTS logs_v AS SELECT l.id,"
+    "CREATE VIEW IF NOT EXISTS logs_v AS SELECT"
     " strftime('%Y-%m-%dT%H:%M:%fZ', l.ts / 1e9, 'unixepoch') AS time,"
     " CASE WHEN l.level >= 40 THEN 'error' WHEN l.level >= 30 THEN 'warn'"
     " WHEN l.level >= 20 THEN 'info' ELSE 'debug' END AS level,"
@@ -114,7 +108,7 @@ static const char *const schema_sql[] = {
     " AS status, s.total_weight, s.done, p.program, p.pid"
     " FROM sessions s LEFT JOIN names n ON n.id = s.name"
     " LEFT JOIN producers p ON p.id = s.producer;",
-    "CREATE VIEW IF NOT EXISTS metrics_v AS SELECT m.id,"
+    "CREATE VIEW IF NOT EXISTS metrics_v AS SELECT"
     " strftime('%Y-%m-%dT%H:%M:%fZ', m.ts / 1e9, 'unixepoch') AS time,"
     " n.name AS name, ln.name AS labels,"
     " CASE m.kind WHEN 7 THEN 'count' WHEN 8 THEN 'gauge' ELSE 'observe'"
@@ -299,12 +293,44 @@ begin_if_needed(struct cbl_db *db)
     return 0;
 }
 
+int cbl_db_commit(struct cbl_db *db);
+
 /* Steps statement `id` as one row of the batch. */
 static int
 add_row(struct cbl_db *db, enum stmt_id id)
 {
     int rc = run(db, id);
     if (rc != 0) {
+        batch_fail(db, rc);
+        db->stats.lost_rows++;
+        db->pending_loss++;
+        return -EIO;
+    }
+    db->txn_rows++;
+    if ((int64_t)db->txn_rows >= db->opts.batch_rows)
+        return cbl_db_commit(db);
+    return 0;
+}
+
+/* As add_row() for tables keyed by time (calls, logs, metrics: ts is the
+ * INTEGER PRIMARY KEY, so the table is its own time index). A row whose
+ * ns is taken is stored 1 ns later: two events in the same nanosecond are
+ * kept 1 ns apart. A failed constraint undoes only the statement. */
+static int
+add_row_ts(struct cbl_db *db, enum stmt_id id, int64_t ts)
+{
+    sqlite3_stmt *s = db->st[id];
+    int rc;
+    for (int k = 1; k <= 1000; k++) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_CONSTRAINT_PRIMARYKEY)
+            break;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, ts + k);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) {
         batch_fail(db, rc);
         db->stats.lost_rows++;
         db->pending_loss++;
@@ -444,6 +470,11 @@ setup(struct cbl_db *db, char *err, size_t err_len)
              (unsigned long long)db->opts.wal_max_bytes);
     if (exec(db->h, pragmas, err, err_len, path))
         return -EIO;
+    /* An existing log needs no schema work: that lets clipbus-log start
+     * while another program holds the write lock (its rows are then
+     * counted lost until the lock goes, see logdb.h). */
+    if (v == CBL_SCHEMA_VERSION)
+        goto prepare;
     if (exec(db->h, "BEGIN IMMEDIATE", err, err_len, path))
         return -EIO;
     for (size_t i = 0; i < sizeof schema_sql / sizeof schema_sql[0]; i++)
@@ -460,6 +491,7 @@ setup(struct cbl_db *db, char *err, size_t err_len)
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
         return -EIO;
     }
+prepare:
     for (int i = 0; i < S_COUNT; i++)
         if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
                                SQLITE_PREPARE_PERSISTENT, &db->st[i],
@@ -539,6 +571,13 @@ void
 cbl_db_stats(const struct cbl_db *db, struct cbl_db_stats *out)
 {
     *out = db->stats;
+}
+
+void
+cbl_db_count_lost(struct cbl_db *db, uint64_t rows)
+{
+    db->stats.lost_rows += rows;
+    db->pending_loss += rows;
 }
 
 uint64_t
@@ -672,7 +711,7 @@ cbl_call_add(struct cbl_db *db, const struct cbl_call *c)
     bind_text(s, 10, c->params, c->params_len);
     bind_text(s, 11, c->perf, c->perf_len);
     bind_id(s, 12, c->flags);
-    return add_row(db, S_CALL);
+    return add_row_ts(db, S_CALL, c->ts);
 }
 
 int
@@ -693,7 +732,7 @@ cbl_log_add(struct cbl_db *db, const struct cbl_log *l)
     bind_text(s, 7, l->msg ? l->msg : "", l->msg_len);
     bind_text(s, 8, l->fields, l->fields_len);
     bind_id(s, 9, l->flags);
-    return add_row(db, S_LOG);
+    return add_row_ts(db, S_LOG, l->ts);
 }
 
 int
@@ -711,7 +750,7 @@ cbl_metric_add(struct cbl_db *db, const struct cbl_metric *m)
     sqlite3_bind_int(s, 4, m->kind);
     sqlite3_bind_double(s, 5, m->value); /* NaN binds as NULL */
     sqlite3_bind_int64(s, 6, m->producer);
-    return add_row(db, S_METRIC);
+    return add_row_ts(db, S_METRIC, m->ts);
 }
 
 int

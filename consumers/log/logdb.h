@@ -177,6 +177,10 @@ struct cbl_db_stats {
 };
 void cbl_db_stats(const struct cbl_db *db, struct cbl_db_stats *out);
 
+/* Counts rows the caller could not even build (their producer or name
+ * could not be stored): recorded like every other lost row. */
+void cbl_db_count_lost(struct cbl_db *db, uint64_t rows);
+
 /* Batches rolled back so far. Ids returned by cbl_name_id(),
  * cbl_producer_id() and the session calls since the last change of this
  * number may name rows that were rolled back: forget them. */

@@ -344,24 +344,30 @@ cbl_query_write(sqlite3_stmt *st, FILE *f, const struct cbl_write_opts *o,
                 char *err, size_t err_len)
 {
     struct out w;
-    int rc = SQLITE_DONE;
+    int rc;
     int64_t ret;
 
     memset(&w, 0, sizeof w);
     w.o = o;
     w.f = f;
+    /* Step first: the first step may re-prepare the statement (a bound
+     * GLOB or LIKE pattern), which frees the column names. Copy them. */
+    rc = sqlite3_step(st);
     w.ncol = sqlite3_column_count(st);
     if (w.ncol > 64)
         w.ncol = 64;
     for (int i = 0; i < w.ncol; i++) {
-        w.name[i] = sqlite3_column_name(st, i);
+        const char *nm = sqlite3_column_name(st, i);
+        w.name[i] = strdup(nm ? nm : "?");
         if (!w.name[i])
-            w.name[i] = "?";
+            goto io;
         w.kind[i] = col_kind(w.name[i], o->typed);
     }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        goto sqlfail;
     if (header(&w) < 0)
         goto io;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
         if (one_row(&w, st) < 0)
             goto io;
         w.rows++;
@@ -369,6 +375,7 @@ cbl_query_write(sqlite3_stmt *st, FILE *f, const struct cbl_write_opts *o,
             o->progress(o->progress_arg, (uint64_t)w.rows);
     }
     if (rc != SQLITE_DONE) {
+    sqlfail:
         snprintf(err, err_len, "%s", sqlite3_errmsg(sqlite3_db_handle(st)));
         ret = -EIO;
         goto out;
@@ -385,6 +392,8 @@ out:
         for (int k = 0; k < w.nsampled * w.ncol; k++)
             free(w.cells[k]);
     free(w.cells);
+    for (int i = 0; i < w.ncol; i++)
+        free((char *)w.name[i]);
     cbl_buf_free(&w.row);
     return ret;
 }

@@ -99,7 +99,7 @@ static const struct tdef tdefs[CBL_T_COUNT] = {
          "LEFT JOIN producers p ON p.id = c.producer "
          "LEFT JOIN sessions s ON s.id = c.session "
          "LEFT JOIN names sn ON sn.id = s.name",
-         "c.ts", "c.ts, c.id", "c.func", STATUS_CALL, "c.session", NULL,
+         "c.ts", "c.ts", "c.func", STATUS_CALL, "c.session", NULL,
          "coalesce(c.err_msg, '') || ' ' || coalesce(c.params, '')",
          "c.producer", 0},
     [CBL_T_LOGS] =
@@ -110,7 +110,7 @@ static const struct tdef tdefs[CBL_T_COUNT] = {
          "LEFT JOIN producers p ON p.id = l.producer "
          "LEFT JOIN sessions s ON s.id = l.session "
          "LEFT JOIN names sn ON sn.id = s.name",
-         "l.ts", "l.ts, l.id", "l.func", NULL, "l.session", "l.level",
+         "l.ts", "l.ts", "l.func", NULL, "l.session", "l.level",
          "l.msg", "l.producer", 0},
     [CBL_T_SESSIONS] =
         {"SELECT s.start_ns AS time, n.name AS session, s.id AS session_id, "
@@ -127,7 +127,7 @@ static const struct tdef tdefs[CBL_T_COUNT] = {
          "FROM metrics m JOIN names n ON n.id = m.name "
          "LEFT JOIN names ln ON ln.id = m.labels "
          "LEFT JOIN producers p ON p.id = m.producer",
-         "m.ts", "m.ts, m.id", "m.name", NULL, NULL, NULL, NULL,
+         "m.ts", "m.ts", "m.name", NULL, NULL, NULL, NULL,
          "m.producer", 0},
     [CBL_T_PROGRESS] =
         {"SELECT g.ts AS time, sn.name AS session, g.session AS session_id, "

@@ -266,8 +266,8 @@ expire_batch(sqlite3 *h, const char *table, int64_t cut, struct cbl_maint *m)
 {
     char sql[256];
     snprintf(sql, sizeof sql,
-             "DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE ts < ?1 "
-             "ORDER BY ts LIMIT %d)",
+             "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE "
+             "ts < ?1 ORDER BY ts LIMIT %d)",
              table, table, CBL_DELETE_BATCH);
     return exec2(h, sql, cut, 0, m);
 }
@@ -314,8 +314,8 @@ cap_batch(sqlite3 *h, struct cbl_maint *m)
     if (best < 0)
         return 0;
     snprintf(sql, sizeof sql,
-             "DELETE FROM %s WHERE id IN (SELECT id FROM %s ORDER BY ts "
-             "LIMIT %d)",
+             "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s ORDER BY "
+             "ts LIMIT %d)",
              t[best], t[best], CBL_DELETE_BATCH);
     return exec2(h, sql, 0, 0, m);
 }

@@ -455,8 +455,12 @@ sink_event(void *arg, const struct cbc_event *ev)
         ev->type != CBC_EV_PRODUCER_EXIT && ev->type != CBC_EV_PRODUCER_DIED)
         return;
     p = prod_of(s, ev->producer, ev->wall_ns);
-    if (!p)
+    if (!p) {
+        /* Its producer row could not be stored (lock, disk): counted. */
+        if (ev->type == CBC_EV_RECORD || ev->type == CBC_EV_CALL_ABORTED)
+            cbl_db_count_lost(s->db, 1);
         return;
+    }
     if (ev->type == CBC_EV_PRODUCER_EXIT || ev->type == CBC_EV_PRODUCER_DIED) {
         cbl_producer_end(s->db, p->id, ev->wall_ns,
                          ev->type == CBC_EV_PRODUCER_EXIT ? "exited" : "died");
