@@ -108,7 +108,7 @@ struct cbr_sink {
     size_t tab_cap, tab_used;
 
     uint64_t last_event_mono_ns, last_flush_mono_ns, last_summary_s;
-    uint64_t updates, late, past, future, errors, refused, lost;
+    uint64_t updates, late, past, future, errors, refused, lost, entries;
     uint64_t late_logged, past_logged, future_logged;
     int index_warned, refused_warned;
 };
@@ -627,6 +627,7 @@ sink_event(void *arg, const struct cbc_event *ev)
 
     switch (ev->type) {
     case CBC_EV_RECORD:
+        s->entries++;
         s->last_event_mono_ns = mono_ns();
         on_record(s, ev, 0);
         break;
@@ -773,6 +774,7 @@ static void
 sink_stop(void *arg)
 {
     struct cbr_sink *s = arg;
+    struct cbc_rt_stats rs;
     size_t broken = 0;
 
     if (s->agg == NULL)
@@ -783,11 +785,14 @@ sink_stop(void *arg)
     maybe_summary(s, UINT64_MAX / 2);
     for (size_t i = 0; i < s->nfiles; i++)
         broken += s->files[i].state == FS_BROKEN;
+    cbc_rt_stats(s->rt, &rs);
     logf_(s, "%" PRIu64 " update(s) to %zu file(s); late %" PRIu64
           " record(s), past %" PRIu64 ", future %" PRIu64 ", errors %" PRIu64
-          ", refused files %zu, records lost on the bus %" PRIu64,
+          ", refused files %zu, records lost on the bus %" PRIu64
+          " (read %" PRIu64 " entries, lost %" PRIu64 " + %" PRIu64
+          " in hand-off)",
           s->updates, s->nfiles, s->late, s->past, s->future, s->errors,
-          broken, s->lost);
+          broken, s->lost, s->entries, rs.lost, rs.handoff_lost);
 }
 
 int
