@@ -548,7 +548,8 @@ def disk_full(tmp):
                    check=True)
     prod.wait(timeout=60)
     _, err = lg.communicate(timeout=60)
-    check(lg.returncode == 0, "disk full: exit %d %r" % (lg.returncode, err))
+    check(lg.returncode == 0, "disk full: exit %d %s" %
+          (lg.returncode, err.decode(errors="replace")))
     lost = db_rows(db, "SELECT coalesce(sum(count), 0) FROM losses "
                        "WHERE source = 'db'")[0][0]
     rows = db_rows(db, "SELECT count(*) FROM calls")[0][0]
