@@ -88,6 +88,7 @@ struct cbc_rt {
     int worker_started;
     volatile sig_atomic_t stop;
     int reader_done;             /* written by the reader, read by worker */
+    int start_done, start_status; /* written by the worker, read by reader */
     int inotify_fd;
     uint64_t last_activity_ns;
     uint64_t last_inflight_ns;
@@ -331,7 +332,9 @@ batch_reserve(struct cbc_rt *rt, size_t extra, uint64_t records)
                   ~(size_t)(EV_ALIGN - 1);
     struct cbc_event *ev;
 
-    if (rt->cur != NULL && rt->cur_used + need + sizeof(uint64_t) >
+    /* Room for the event's size word, the event, and the end mark. */
+    if (rt->cur != NULL && rt->cur_used + sizeof(uint64_t) + need +
+                                   sizeof(uint64_t) >
                                rt->opts.batch_bytes) {
         /* Full: the worker takes it. The end mark is a zero size word. */
         memset(rt->cur + rt->cur_used, 0, sizeof(uint64_t));
@@ -435,6 +438,7 @@ on_entry(struct cbc_rt *rt, const struct cb_event *bev)
     ev->producer = p->info.id;
     ev->ring = e->ring;
     ev->tid = e->tid;
+    ev->recno = e->recno;
     ev->name = handle_of(rt, p, e->head.name_id);
     ev->session = e->head.session;
     ev->wall_ns = cb_segment_wall_ns(bev->seg, e->head.ts);
@@ -763,6 +767,18 @@ worker_main(void *arg)
 {
     struct cbc_rt *rt = arg;
     uint64_t last_tick = 0, tick_ns = (uint64_t)rt->opts.tick_ms * 1000000u;
+    int status = 0;
+
+    /* start() runs here, in the thread that will deliver every event (so
+     * it can register the thread with RCU, open files it keeps, ...). The
+     * reader waits for its answer before reading anything. */
+    if (rt->sink.start != NULL)
+        status = rt->sink.start(rt->sink.arg, rt);
+    ck_pr_store_int(&rt->start_status, status);
+    ck_pr_fence_store();
+    ck_pr_store_int(&rt->start_done, 1);
+    if (status != 0)
+        return NULL;
 
     for (;;) {
         void *b;
@@ -799,6 +815,18 @@ worker_main(void *arg)
 /* ========================================================================
  * Run
  * ======================================================================== */
+/* Waits for the worker's start(); returns its status. */
+static int
+wait_start(struct cbc_rt *rt)
+{
+    while (!ck_pr_load_int(&rt->start_done)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_pr_fence_load(); /* start_status was stored before start_done */
+    return ck_pr_load_int(&rt->start_status);
+}
+
 static void
 on_signal(int sig)
 {
@@ -920,11 +948,6 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
         return err;
     }
     inotify_open(rt);
-    if (rt->sink.start != NULL &&
-        (status = rt->sink.start(rt->sink.arg, rt)) != 0) {
-        rt_free(rt);
-        return status;
-    }
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -936,6 +959,9 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
         fprintf(stderr, "%s: cannot start the worker thread: %s\n",
                 rt->opts.program, strerror(err));
         status = -err;
+    } else if (wait_start(rt) != 0) {
+        status = rt->start_status;
+        pthread_join(rt->worker, NULL);
     } else {
         reader_loop(rt);
         /* The last batch's enqueue before the flag the worker checks. */

@@ -72,6 +72,10 @@ struct cbc_event {
     uint32_t tid;       /* writing thread, 0 if unknown */
     uint32_t name;      /* name handle: function, metric, session... */
     uint32_t session;   /* session id within the producer */
+    uint64_t recno;     /* RECORD: the entry's record number in its ring:
+                           with (producer pid, start time, ring) it names
+                           the entry exactly, e.g. to resume after a
+                           restart without storing an entry twice */
     uint32_t data_len;
     uint64_t wall_ns;   /* record time (call: start), ns since the epoch */
     uint64_t dur_ns;    /* CALL and CALL_ABORTED: duration (so far) */
