@@ -51,6 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_alert.h"
 #include "config_log.h"
 #include "config_progress.h"
 #include "config_rrd.h"
@@ -85,6 +86,7 @@ struct cbc_config {
     struct cbc_log_config log;
     struct cbc_progress_config progress;
     struct cbc_top_config top;
+    struct cbc_alert_config alert;
 
     /* Bookkeeping, not from the file. */
     const char *source;  /* the file's path; NULL for built-in defaults */

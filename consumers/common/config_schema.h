@@ -104,6 +104,7 @@ extern const struct cbc_table cbc__rrd_table;
 extern const struct cbc_table cbc__log_table;
 extern const struct cbc_table cbc__progress_table;
 extern const struct cbc_table cbc__top_table;
+extern const struct cbc_table cbc__alert_table;
 
 /* ---- the engine (config_schema.c) --------------------------------------- */
 

@@ -127,6 +127,11 @@ static const struct cbc_key root_keys[] = {
      .offset = offsetof(struct cbc_config, top),
      .sub = &cbc__top_table,
      .doc = "clipbus-top, the live terminal view"},
+    {.name = "alert",
+     .type = CBC_T_OBJECT,
+     .offset = offsetof(struct cbc_config, alert),
+     .sub = &cbc__alert_table,
+     .doc = "clipbus-alert, rules and notification channels"},
     {.name = NULL},
 };
 
