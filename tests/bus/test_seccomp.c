@@ -19,11 +19,10 @@
  * TIF_NOTSC, so the next RDTSC -- the producer's clock -- faults with
  * SIGSEGV (si_code SI_KERNEL) before any system call is made. A filter
  * that traps every system call proves the same property and leaves the
- * TSC alone. The strict-mode attempt is kept as a separate test that runs
- * only when the segment's clock is not the TSC.
+ * TSC alone.
  *
  * CB_TRACK_PERFORMANCE is exempt: it is documented to make system calls.
- * Skipped where seccomp is not available, and under TSan (whose runtime
+ * Not built where seccomp is not available, nor under TSan (whose runtime
  * makes system calls of its own on any path).
  *
  * CB_TEST_ITERS: entries published under the filter (default 1000000).
@@ -51,12 +50,15 @@
 #include "ringabi.h"
 #include "workload.h"
 
-#if CB_HAVE_SECCOMP_STRICT
+/* CMake builds this test only where seccomp filters exist, and not under
+ * TSan, whose runtime makes system calls of its own on any path. */
+#if !CB_HAVE_SECCOMP_STRICT
+#error "test_seccomp.c needs seccomp (CB_HAVE_SECCOMP_STRICT)"
+#endif
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#endif
 
 #define DEFAULT_SEED UINT64_C(0xc11b0b05eed00005)
 #ifdef CBT_SLOW_BUILD
@@ -93,7 +95,6 @@ sc_step(void)
     sc_substep();
 }
 
-#if CB_HAVE_SECCOMP_STRICT
 /* SIGSYS from the filter: note the call and leave by exit(2), the one
  * call allowed (returning would need rt_sigreturn, which would trap). */
 static void
@@ -241,42 +242,6 @@ run_case(int strict)
 }
 
 static int
-clock_child(void *arg)
-{
-    const struct ctx *c = arg;
-    if (cb_open(c->bus) != 0)
-        return 2;
-    cb_close();
-    return 0;
-}
-
-/* Whether producers here use the TSC (then strict mode cannot work). */
-static int
-producer_clock_is_tsc(void)
-{
-    struct ctx c;
-    struct cb_segment *seg;
-    char shm[128], why[256];
-    int status, tsc = 1;
-    pid_t pid;
-
-    memset(&c, 0, sizeof c);
-    cbt_bus(c.bus, sizeof c.bus, "clock");
-    c.entries = 0;
-    c.strict = -1;
-    pid = cbt_fork(clock_child, &c);
-    if (pid > 0 && cbt_wait(pid, 10000, &status) == 0 && status == 0 &&
-        cbt_find_segment(c.bus, pid, shm, sizeof shm) == 0 &&
-        cb_segment_attach(shm, 0, &seg, why, sizeof why) == 0) {
-        tsc = cb_segment_info(seg)->clock_kind == CB_CLOCK_TSC;
-        cb_segment_detach(seg);
-    }
-    cbt_unlink_bus(c.bus);
-    return tsc;
-}
-#endif
-
-static int
 group_setup(void **state)
 {
     (void)state;
@@ -289,29 +254,7 @@ static void
 test_seccomp_publish_path_makes_no_syscall(void **state)
 {
     (void)state;
-#if !CB_HAVE_SECCOMP_STRICT || defined(CBT_TSAN)
-    print_message("no seccomp in this build, or TSan: skipped\n");
-    skip();
-#else
     run_case(0);
-#endif
-}
-
-static void
-test_seccomp_strict_mode_when_clock_is_not_tsc(void **state)
-{
-    (void)state;
-#if !CB_HAVE_SECCOMP_STRICT || defined(CBT_TSAN)
-    print_message("no seccomp in this build, or TSan: skipped\n");
-    skip();
-#else
-    if (producer_clock_is_tsc()) {
-        print_message("producer clock is the TSC, which strict mode "
-                      "disables (TIF_NOTSC): skipped\n");
-        skip();
-    }
-    run_case(1);
-#endif
 }
 
 int
@@ -319,7 +262,6 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seccomp_publish_path_makes_no_syscall),
-        cmocka_unit_test(test_seccomp_strict_mode_when_clock_is_not_tsc),
     };
     return cmocka_run_group_tests_name("bus.seccomp", tests, group_setup,
                                        NULL);
