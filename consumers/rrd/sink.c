@@ -25,7 +25,8 @@
  * without an entry had no records there -- or an explicit unknown when
  * the gap predates this run (the consumer was not running: we do not
  * know). Gauges are never zero-filled: a level without a sample is
- * unknown.
+ * unknown. While no producer is attached, zeros stop at the newest
+ * record's window: the bus says nothing about the time after it.
  *
  * WHAT CANNOT BE ARCHIVED is counted, shown in the sink state and logged
  * (the first time per file, then a summary at most every minute):
@@ -109,6 +110,7 @@ struct cbr_sink {
 
     uint64_t last_event_mono_ns, last_flush_mono_ns, last_summary_s;
     uint64_t updates, late, past, future, errors, refused, lost, entries;
+    int64_t producers;    /* attached: NEW minus EXIT and DIED events */
     uint64_t late_logged, past_logged, future_logged;
     int index_warned, refused_warned;
 };
@@ -637,6 +639,13 @@ sink_event(void *arg, const struct cbc_event *ev)
     case CBC_EV_LOSS:
         s->lost += ev->count;
         break;
+    case CBC_EV_PRODUCER_NEW:
+        s->producers++;
+        break;
+    case CBC_EV_PRODUCER_EXIT:
+    case CBC_EV_PRODUCER_DIED:
+        s->producers--;
+        break;
     default:
         break;
     }
@@ -669,6 +678,16 @@ fill_to_watermark(struct cbr_sink *s)
 
     cb_agg_stats(s->agg, &st);
     w_s = st.watermark_ns / NS / s->step_s * s->step_s;
+    /* With no producer attached, the bus says nothing about the time
+     * after its newest record (a finished run archived later): stop the
+     * zeros at the window of that record; later steps stay unknown.
+     * (Counted from the producer events: cbc_rt_stats().producers is
+     * not maintained by the runtime.) */
+    if (s->producers == 0) {
+        uint64_t newest_s = (st.newest_ns / NS / s->step_s + 1) * s->step_s;
+        if (newest_s < w_s)
+            w_s = newest_s;
+    }
     for (size_t i = 0; i < s->nfiles; i++) {
         struct afile *f = &s->files[i];
         if (f->state == FS_OK && f->active && f->kind != CB_AGG_GAUGE &&
