@@ -720,7 +720,7 @@ get_route(struct al_engine *e, const struct al_input *in)
         if (x->base)
             push_unique((void ***)&rt->st, &rt->n_st, x->base);
         /* A real series replaces the dead-man placeholder of its rule. */
-        for (size_t i = 0; i < e->n_all; i++)
+        for (size_t i = 0; r->kind == CBC_AK_ABSENCE && i < e->n_all; i++)
             if (e->all[i]->rule_idx == ri && e->all[i]->series[0] == '#')
                 e->all[i]->dead = 1;
     }
