@@ -64,13 +64,19 @@ LANG=C.UTF-8 TERM=screen CLIPBUS_BUS=$BUS PS1='PROMPT\$ ' bash --norc"
     sleep 0.3
 }
 tty_sane() { # after a program quit: the shell's terminal is usable again
+    local i
+    # The program must be gone first (a loaded machine takes a while).
+    for ((i = 0; i < 100; i++)); do
+        pgrep -f "^($TOP|$PROGRESS) " >/dev/null || break
+        sleep 0.1
+    done
     tm send-keys -t s "clear; stty -a | tr ' ;' '\n\n' | grep -cx -e icanon -e echo; echo END" Enter
-    wait_for END 5 && cap | grep -qx 2
+    wait_for END 10 && cap | grep -qx 2
 }
 
 # ---- a known workload: 6 functions at 40 calls/s, fn001 fails 1 in 4 ----
-workload --functions 6 --rate 40 --fail-every 4 --seconds 120 \
-    --session job --steps 1200 --step-ms 100 --log-every 10
+workload --functions 6 --rate 40 --fail-every 4 --seconds 400 \
+    --session job --steps 4000 --step-ms 100 --log-every 10
 sleep 0.5
 
 # ---- batch mode, parsed --------------------------------------------------
@@ -204,7 +210,7 @@ check "progress: SIGTERM exits 0" test $? = 0
 check "progress plain: 'progress job' lines" grep -q '^progress job (' "$TMP/p.txt"
 check "progress plain: no escape sequences" bash -c "! grep -q $'\x1b' $TMP/p.txt"
 check "progress --json: snapshot with the running session" \
-    jqe '.sessions[] | select(.name=="job") | .state=="running" and .fraction > 0 and .total==1200' "$TMP/p.json"
+    jqe '.sessions[] | select(.name=="job") | .state=="running" and .fraction > 0 and .total==4000' "$TMP/p.json"
 
 # ---- bad input ---------------------------------------------------------------
 "$TOP" -d 0 >/dev/null 2>"$TMP/e1"; r1=$?
