@@ -272,16 +272,18 @@ hang_call(int fd)
 }
 
 static void
+fixed_leaf(void)
+{
+    CB_PROGRESS_STEP(1);
+}
+
+static void
 fixed_a(void)
 {
     CB_PROGRESS_STEP(4);
     cb_progress_total(2);
-    {
-        CB_PROGRESS_STEP(1);
-    }
-    {
-        CB_PROGRESS_STEP(1);
-    }
+    fixed_leaf();
+    fixed_leaf();
 }
 
 static void
