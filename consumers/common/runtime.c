@@ -428,6 +428,7 @@ on_entry(struct cbc_rt *rt, const struct cb_event *bev)
 
     if (p == NULL)
         return;
+    rt->st.delivered += 1u + e->head.ext;
     ev = batch_reserve(rt, e->data_len, 1u + e->head.ext);
     if (ev == NULL)
         return;
@@ -511,6 +512,8 @@ on_end(struct cbc_rt *rt, const struct cb_event *bev, uint16_t type)
         ev->wall_ns = now;
     }
     p->nsessions = 0;
+    if (rt->st.producers > 0)
+        ck_pr_store_32(&rt->st.producers, rt->st.producers - 1);
     simple_event(rt, type, p->info.id, 0, 0);
     /* The bus may detach the segment after its grace: forget it now, the
      * producer's identity stays in the table. */
@@ -537,6 +540,7 @@ on_bus_event(void *arg, const struct cb_event *bev)
                      bev->count);
         break;
     case CB_EV_PRODUCER_NEW:
+        ck_pr_store_32(&rt->st.producers, rt->st.producers + 1);
         simple_event(rt, CBC_EV_PRODUCER_NEW, prod_add(rt, bev->seg), 0, 0);
         break;
     case CB_EV_PRODUCER_EXIT:
@@ -853,8 +857,14 @@ cbc_rt_set_sink_state(struct cbc_rt *rt, const char *text)
 void
 cbc_rt_stats(const struct cbc_rt *rt, struct cbc_rt_stats *out)
 {
-    *out = rt->st;
-    out->names = rt->names.count;
+    /* Counters written by the reader thread and read here by any thread:
+     * relaxed 64-bit loads (whole words on every target we build for). */
+    out->delivered = ck_pr_load_64(&rt->st.delivered);
+    out->lost = ck_pr_load_64(&rt->st.lost);
+    out->handoff_lost = ck_pr_load_64(&rt->st.handoff_lost);
+    out->events = ck_pr_load_64(&rt->st.events);
+    out->producers = ck_pr_load_32(&rt->st.producers);
+    out->names = ck_pr_load_32(&rt->names.count);
 }
 
 static int

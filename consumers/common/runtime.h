@@ -156,7 +156,7 @@ struct cbc_rt_stats {
     uint64_t lost;         /* records lost on the bus (lapped, unfinished) */
     uint64_t handoff_lost; /* records the worker was too slow to take */
     uint64_t events;       /* events passed to the sink */
-    uint32_t producers;    /* attached now */
+    uint32_t producers;    /* announced and not yet ended */
     uint32_t names;        /* name handles */
 };
 void cbc_rt_stats(const struct cbc_rt *rt, struct cbc_rt_stats *out);
