@@ -191,6 +191,19 @@ send_webhook(const struct cbc_alert_channel *ch, const char *body, char *err,
     return -1;
 }
 
+/* The SMTP envelope address of a header-style one: "Ops <ops@x.org>"
+ * and "<ops@x.org>" give "<ops@x.org>", "ops@x.org" is bracketed. */
+static void
+envelope_addr(char *buf, size_t len, const char *a)
+{
+    const char *lt = strrchr(a, '<');
+    const char *gt = lt ? strchr(lt, '>') : NULL;
+    if (lt && gt)
+        snprintf(buf, len, "%.*s", (int)(gt - lt + 1), lt);
+    else
+        snprintf(buf, len, "<%s>", a);
+}
+
 static int
 send_email(const struct cbc_alert_channel *ch, const char *msg, char *err,
            size_t len)
@@ -203,11 +216,10 @@ send_email(const struct cbc_alert_channel *ch, const char *msg, char *err,
         snprintf(err, len, "curl_easy_init failed");
         return -1;
     }
-    snprintf(from, sizeof from, ch->from[0] == '<' ? "%s" : "<%s>", ch->from);
+    envelope_addr(from, sizeof from, ch->from);
     for (size_t i = 0; i < ch->n_to; i++) {
         char to[400];
-        snprintf(to, sizeof to, ch->to[i][0] == '<' ? "%s" : "<%s>",
-                 ch->to[i]);
+        envelope_addr(to, sizeof to, ch->to[i]);
         rcpt = curl_slist_append(rcpt, to);
     }
     common_opts(h, ch);

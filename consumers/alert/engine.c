@@ -776,6 +776,15 @@ al_engine_feed(struct al_engine *e, const struct al_input *in)
         struct inst *x = rt->inst[i];
         if (in->ts_ns > x->last_seen)
             x->last_seen = in->ts_ns;
+        /* {producer} in templates: the last producer that fed it. */
+        if (in->producer && in->producer[0] &&
+            strcmp(x->producer, in->producer) != 0) {
+            char *p = strdup(in->producer);
+            if (p) {
+                free(x->producer);
+                x->producer = p;
+            }
+        }
         if (x->rule->kind == CBC_AK_SESSION_STALLED)
             sess_update(x, in);
         else if (x->rule->kind == CBC_AK_INFLIGHT &&
@@ -885,10 +894,20 @@ static void
 note(struct al_engine *e, struct inst *x, int firing, int repeat, uint64_t now)
 {
     char summary[1024], desc[4096];
-    al_render(summary, sizeof summary, x->rule->summary, x->rule, x->labels,
-              x->n_labels, x->value, x->threshold);
-    al_render(desc, sizeof desc, x->rule->description, x->rule, x->labels,
-              x->n_labels, x->value, x->threshold);
+    /* Templates see the producer even when the series is not keyed by
+     * it (a function's calls from any producer). */
+    struct al_label tl[AL_MAX_LABELS + 1];
+    size_t nt = x->n_labels;
+    memcpy(tl, x->labels, nt * sizeof tl[0]);
+    if (!series_get(x->labels, x->n_labels, "producer")[0] &&
+        x->producer[0]) {
+        tl[nt].key = "producer";
+        tl[nt++].value = x->producer;
+    }
+    al_render(summary, sizeof summary, x->rule->summary, x->rule, tl, nt,
+              x->value, x->threshold);
+    al_render(desc, sizeof desc, x->rule->description, x->rule, tl, nt,
+              x->value, x->threshold);
     struct al_note n = {
         .rule = x->rule,
         .firing = firing,

@@ -218,17 +218,73 @@ subject(char *buf, size_t len, struct group *g)
             *p = ' ';
 }
 
+/* A header value as RFC 2047 "=?utf-8?B?...?=" words when it is not
+ * plain ASCII (a summary may carry any UTF-8 text); else as is. */
+static void
+header_text(char *out, size_t len, const char *s)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    int plain = 1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        plain &= *p >= 0x20 && *p < 0x7f;
+    if (plain || len < 16) {
+        snprintf(out, len, "%s", s);
+        return;
+    }
+    /* Encoded words of at most 45 input bytes (60 base64 chars), split
+     * only between UTF-8 characters, folded onto continuation lines. */
+    size_t o = 0, n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 45 ? n - i : 45;
+        while (k > 1 && i + k < n && ((unsigned char)s[i + k] & 0xc0) == 0x80)
+            k--;
+        if (o + 16 + (k + 2) / 3 * 4 + 4 >= len)
+            break;
+        o += (size_t)snprintf(out + o, len - o, "%s=?utf-8?B?",
+                              i ? "\r\n " : "");
+        for (size_t j = 0; j < k; j += 3) {
+            uint32_t v = (uint32_t)(unsigned char)s[i + j] << 16;
+            if (j + 1 < k)
+                v |= (uint32_t)(unsigned char)s[i + j + 1] << 8;
+            if (j + 2 < k)
+                v |= (unsigned char)s[i + j + 2];
+            out[o++] = b64[v >> 18 & 63];
+            out[o++] = b64[v >> 12 & 63];
+            out[o++] = j + 1 < k ? b64[v >> 6 & 63] : '=';
+            out[o++] = j + 2 < k ? b64[v & 63] : '=';
+        }
+        o += (size_t)snprintf(out + o, len - o, "?=");
+        i += k;
+    }
+    out[o < len ? o : len - 1] = '\0';
+}
+
+/* RFC 5322 caps a line at 998 octets: longer text lines are broken. */
+#define MAIL_LINE_MAX 900
+
 static char *
 mail_body(struct cba_notify *nt, struct group *g, const char *subj)
 {
     const struct cbc_alert_channel *ch = g->ch;
-    char date[64], host[128] = "localhost";
+    char date[64], host[128] = "localhost", hsubj[2048];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    /* RFC 5322 date; the names are spelled out (no locale). */
+    static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed",
+                                     "Thu", "Fri", "Sat"};
+    static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr",
+                                     "May", "Jun", "Jul", "Aug",
+                                     "Sep", "Oct", "Nov", "Dec"};
+    snprintf(date, sizeof date, "%s, %02d %s %04d %02d:%02d:%02d +0000",
+             wd[tm.tm_wday % 7], tm.tm_mday, mo[tm.tm_mon % 12],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     gethostname(host, sizeof host - 1);
-    size_t cap = 1024 + strlen(subj) + g->text_len * 2;
+    host[sizeof host - 1] = '\0';
+    header_text(hsubj, sizeof hsubj, subj);
+    size_t cap = 1024 + strlen(hsubj) + strlen(ch->from) + strlen(g->rule) +
+                 strlen(host) + g->text_len * 2 + g->text_len / MAIL_LINE_MAX * 2;
     for (size_t i = 0; i < ch->n_to; i++)
         cap += strlen(ch->to[i]) + 4;
     char *m = malloc(cap);
@@ -243,11 +299,21 @@ mail_body(struct cba_notify *nt, struct group *g, const char *subj)
         "@%s>\r\nSubject: %s\r\nMIME-Version: 1.0\r\nContent-Type: "
         "text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
         "X-Clipbus-Alert: %s\r\n\r\n",
-        date, cba_now_ns(), (int)getpid(), ++nt->msg_seq, host, subj, g->rule);
-    for (const char *p = g->text; *p && o + 3 < cap; p++) {
-        if (*p == '\n')
+        date, cba_now_ns(), (int)getpid(), ++nt->msg_seq, host, hsubj, g->rule);
+    size_t col = 0;
+    for (const char *p = g->text; p && *p && o + 4 < cap; p++) {
+        if (*p == '\r')
+            continue;
+        if (*p == '\n' || (col >= MAIL_LINE_MAX &&
+                           ((unsigned char)*p & 0xc0) != 0x80)) {
             m[o++] = '\r';
+            m[o++] = '\n';
+            col = 0;
+            if (*p == '\n')
+                continue;
+        }
         m[o++] = *p;
+        col++;
     }
     m[o] = '\0';
     return m;
