@@ -404,9 +404,10 @@ add_prod(struct cb_bus *b, struct cb_segment *seg)
 }
 
 /* A producer creates its segment with shm_open(O_EXCL) and sizes it with
- * ftruncate just after: a scan can find it shorter than a header for a
- * moment. Such a file younger than CREATE_GRACE_NS is looked at again
- * rather than refused; an older one is truncated for real. */
+ * ftruncate just after: a scan can find it empty for a moment. An empty
+ * file younger than CREATE_GRACE_NS is looked at again rather than
+ * refused; an older one, or one with some bytes but less than a header,
+ * is truncated for real. */
 static int
 being_created(const char *name)
 {
@@ -415,7 +416,7 @@ being_created(const char *name)
     struct timespec now;
 
     snprintf(path, sizeof path, "%s%s", CB_SHM_DIR, name);
-    if (stat(path, &st) != 0 || (uint64_t)st.st_size >= CB_SEG_HEADER_SIZE)
+    if (stat(path, &st) != 0 || st.st_size != 0)
         return 0;
     clock_gettime(CLOCK_REALTIME, &now);
     return (uint64_t)(now.tv_sec - st.st_ctim.tv_sec) * 1000000000u +
