@@ -8,7 +8,8 @@ next --hang N are held for --hang-s seconds and then get 500. With
 --seed S, each request fails (500, 429 or hang, chosen by a seeded PRNG)
 with probability --p until --random-n requests have been answered.
 A file STOPFILE, when it exists, makes every request fail with 503
-(receiver "down").
+(receiver "down"). --port P binds that port instead of a free one (a
+receiver restarted on the same address after being killed).
 
 Usage: webhook_sink.py PORTFILE LOG [options]
 """
@@ -31,6 +32,7 @@ ap.add_argument("--seed", type=int, default=None)
 ap.add_argument("--p", type=float, default=0.5)
 ap.add_argument("--random-n", type=int, default=20)
 ap.add_argument("--down-file", default=None)
+ap.add_argument("--port", type=int, default=0)
 a = ap.parse_args()
 
 lock = threading.Lock()
@@ -89,7 +91,8 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+ThreadingHTTPServer.allow_reuse_address = True
+srv = ThreadingHTTPServer(("127.0.0.1", a.port), H)
 srv.daemon_threads = True
 with open(a.portfile + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
