@@ -5,12 +5,17 @@
 # 200ms); (2) evaluation cost with 200 rules x 200 functions through
 # `clipbus-alert test` (engine only). One JSON line per result.
 # Usage: bench_alert.sh BUILD_DIR [TRIALS]
+#   or:  cmake --build BUILD_DIR --target bench_alert  (builds what it needs;
+#        a build configured with -DCB_BUILD_BENCH=ON)
 set -u
 B=${1:?build dir}; N=${2:-20}
 ALERT=$B/consumers/alert/clipbus-alert; LOAD=$B/tests/consumers/alert/alert_load
+for x in "$ALERT" "$LOAD"; do
+    [ -x "$x" ] || { echo "bench_alert.sh: $x not built; run cmake --build $B --target clipbus-alert alert_load" >&2; exit 2; }
+done
 SRC=$(cd "$(dirname "$0")/../tests/consumers/alert" && pwd)
 T=$(mktemp -d); BUS=b_alert_$$; export CLIPBUS_BUS=$BUS; PIDS=""
-trap 'for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -f /dev/shm/clipbus.$BUS.*; rm -rf $T' EXIT
+trap 'for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -f /dev/shm/clipbus.$BUS.* /dev/shm/clipbus-r.$BUS.*; rm -rf $T' EXIT
 /usr/bin/python3 "$SRC/webhook_sink.py" "$T/port" "$T/hook.jsonl" & PIDS="$PIDS $!"
 while [ ! -s "$T/port" ]; do sleep 0.05; done
 cat > "$T/cfg.json" <<JSON
