@@ -339,13 +339,52 @@ trailer(struct out *w)
     return flush_row(w);
 }
 
+static int64_t
+sql_error(sqlite3_stmt *st, char *err, size_t err_len)
+{
+    snprintf(err, err_len, "%s", sqlite3_errmsg(sqlite3_db_handle(st)));
+    return -EIO;
+}
+
+static int64_t
+write_error(char *err, size_t err_len)
+{
+    snprintf(err, err_len, "write failed: %s", strerror(errno));
+    return -EPIPE;
+}
+
+/* Writes the rows of st, whose first step returned rc: header, rows,
+ * trailer. Returns the rows written or negative (err set). */
+static int64_t
+write_rows(struct out *w, sqlite3_stmt *st, int rc, char *err, size_t err_len)
+{
+    const struct cbl_write_opts *o = w->o;
+
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sql_error(st, err, err_len);
+    if (header(w) < 0)
+        return write_error(err, err_len);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (one_row(w, st) < 0)
+            return write_error(err, err_len);
+        w->rows++;
+        if (o->progress && (w->rows & 4095) == 0)
+            o->progress(o->progress_arg, (uint64_t)w->rows);
+    }
+    if (rc != SQLITE_DONE)
+        return sql_error(st, err, err_len);
+    if (trailer(w) < 0 || fflush(w->f) != 0)
+        return write_error(err, err_len);
+    return w->rows;
+}
+
 int64_t
 cbl_query_write(sqlite3_stmt *st, FILE *f, const struct cbl_write_opts *o,
                 char *err, size_t err_len)
 {
     struct out w;
     int rc;
-    int64_t ret;
+    int64_t ret = 0;
 
     memset(&w, 0, sizeof w);
     w.o = o;
@@ -356,38 +395,16 @@ cbl_query_write(sqlite3_stmt *st, FILE *f, const struct cbl_write_opts *o,
     w.ncol = sqlite3_column_count(st);
     if (w.ncol > 64)
         w.ncol = 64;
-    for (int i = 0; i < w.ncol; i++) {
+    for (int i = 0; i < w.ncol && ret == 0; i++) {
         const char *nm = sqlite3_column_name(st, i);
         w.name[i] = strdup(nm ? nm : "?");
         if (!w.name[i])
-            goto io;
-        w.kind[i] = col_kind(w.name[i], o->typed);
+            ret = write_error(err, err_len);
+        else
+            w.kind[i] = col_kind(w.name[i], o->typed);
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        goto sqlfail;
-    if (header(&w) < 0)
-        goto io;
-    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
-        if (one_row(&w, st) < 0)
-            goto io;
-        w.rows++;
-        if (o->progress && (w.rows & 4095) == 0)
-            o->progress(o->progress_arg, (uint64_t)w.rows);
-    }
-    if (rc != SQLITE_DONE) {
-    sqlfail:
-        snprintf(err, err_len, "%s", sqlite3_errmsg(sqlite3_db_handle(st)));
-        ret = -EIO;
-        goto out;
-    }
-    if (trailer(&w) < 0 || fflush(f) != 0)
-        goto io;
-    ret = w.rows;
-    goto out;
-io:
-    snprintf(err, err_len, "write failed: %s", strerror(errno));
-    ret = -EPIPE;
-out:
+    if (ret == 0)
+        ret = write_rows(&w, st, rc, err, err_len);
     if (w.cells && w.nsampled > 0)
         for (int k = 0; k < w.nsampled * w.ncol; k++)
             free(w.cells[k]);
