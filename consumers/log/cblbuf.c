@@ -162,3 +162,19 @@ cbl_buf_json_num(struct cbl_buf *b, double d)
     else
         cbl_buf_printf(b, "%.17g", d);
 }
+
+void
+cbl_buf_i64(struct cbl_buf *b, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    /* Through uint64_t: -INT64_MIN does not fit in int64_t. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    cbl_buf_add(b, tmp + i, sizeof tmp - i);
+}

@@ -24,6 +24,8 @@ void cbl_buf_printf(struct cbl_buf *b, const char *fmt, ...)
  * each byte of an invalid sequence becomes U+FFFD; control characters
  * and NUL are escaped. The result is always valid JSON. */
 void cbl_buf_json_str(struct cbl_buf *b, const char *s, size_t n);
+/* An int64 in decimal (what printf's %lld gives, without printf). */
+void cbl_buf_i64(struct cbl_buf *b, int64_t v);
 /* A double as JSON: %.17g, null for NaN and infinities. */
 void cbl_buf_json_num(struct cbl_buf *b, double d);
 /* Length of the valid UTF-8 sequence at s[0, n), or 0 if invalid. */

@@ -33,7 +33,9 @@
 extern "C" {
 #endif
 
-#define CBL_SCHEMA_VERSION 1
+#define CBL_SCHEMA_VERSION 2
+
+#define CBL_DAY_NS 86400000000000LL
 
 /* Call status values (calls.status), as segment.h's CB_STATUS_*. */
 #define CBL_OK      0
@@ -57,6 +59,12 @@ struct cbl_opts {
 };
 
 struct cbl_db;
+
+/* Process-wide SQLite set-up for a writer: turns off SQLite's memory
+ * statistics (a global mutex taken on every allocation: ~5% of ingest).
+ * Call once at program start, before any thread uses SQLite; later calls
+ * (or calls after SQLite was used) change nothing. Returns 0. */
+int cbl_sqlite_setup(void);
 
 /* Opens (creating if needed) the database at opts->path for writing and
  * checks its schema version. Returns 0 and *out (pair with
@@ -147,14 +155,23 @@ int64_t cbl_session_ref(struct cbl_db *db, int64_t producer, uint32_t sid);
 int cbl_session_end(struct cbl_db *db, int64_t session, int64_t end_ns,
                     int status, double done);
 
-/* Resume cursor: the end time of the last row stored from (producer,
- * ring). Written inside the batch (from the precommit hook). */
+/* Resume cursor of (producer, ring): the record number after the last
+ * entry of that ring whose rows are stored (entries with a smaller
+ * record number are never stored again). Written inside the batch (from
+ * the precommit hook), so it commits with the rows or not at all. */
 int cbl_cursor_put(struct cbl_db *db, int64_t producer, uint32_t ring,
-                   uint64_t end_ns);
-/* Loads every cursor of `producer`: fn(arg, ring, end_ns) for each. */
+                   uint64_t next_recno);
+/* Loads every cursor of `producer`: fn(arg, ring, next_recno) for each.
+ * Returns 0 or -EIO. */
 int cbl_cursor_load(struct cbl_db *db, int64_t producer,
-                    void (*fn)(void *arg, uint32_t ring, uint64_t end_ns),
+                    void (*fn)(void *arg, uint32_t ring, uint64_t next_recno),
                     void *arg);
+
+/* A stored session's total weight and the units of its stored progress
+ * rows (both 0 when unknown): a restarted writer continues `done` from
+ * there. Returns 0 or -EIO. */
+int cbl_session_state(struct cbl_db *db, int64_t session, double *total,
+                      double *done);
 
 /* ---- batches ------------------------------------------------------------- */
 

@@ -3,7 +3,9 @@
  * (seed tasks 4.1, 10.2; Req 5.1). One statement per query, built from
  * fixed fragments; every user value is a bound parameter, never spliced
  * into the text. The indexes of docs/schema.md serve these shapes: a
- * time range through <table>_ts, a function through calls_func_ts.
+ * time range through <table>_ts; a function is resolved through `names`
+ * and filters the rows of the time range (no calls(func) index: see
+ * docs/schema.md).
  */
 #include <ctype.h>
 #include <errno.h>

@@ -217,6 +217,7 @@ main(int argc, char **argv)
 
     if (parse_args(argc, argv, &a) < 0)
         return 2;
+    cbl_sqlite_setup(); /* before any thread uses SQLite */
     if (cbc_config_init("clipbus-log", a.config) < 0)
         return CBC_CONFIG_EXIT;
     rcu_register_thread();

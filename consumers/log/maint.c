@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,6 +19,7 @@
 enum phase {
     P_SUMMARY_START,
     P_SUMMARY,
+    P_RESUMMARIZE,
     P_EXPIRE_RAW,
     P_EXPIRE_SUMMARY,
     P_CAP,
@@ -100,46 +102,85 @@ cbl_maint_begin(struct cbl_maint *m)
 
 /* ---- 1. daily summaries ------------------------------------------------- */
 
-/* Exact nearest-rank percentiles of one function's durations on one
- * day: one sorted pass (SQLite's sorter spills to disk, so memory stays
- * bounded), picking ranks ceil(p * n). */
-static int
-percentiles(sqlite3 *h, const char *day, int64_t func, int64_t n, int64_t a,
-            int64_t b)
-{
-    static const int pct[3] = {50, 90, 99};
-    int64_t rank[3], val[3] = {0, 0, 0}, i = 0;
-    int k = 0, rc;
-    sqlite3_stmt *s, *u;
+/* Functions of one day and their call counts (from the INSERT). */
+struct fcount {
+    int64_t func, n;
+};
 
-    for (int j = 0; j < 3; j++)
-        rank[j] = (pct[j] * n + 99) / 100; /* ceil(p/100 * n), >= 1 */
-    if (sqlite3_prepare_v2(h,
-                           "SELECT dur_ns FROM calls WHERE func = ?1 AND "
-                           "ts >= ?2 AND ts < ?3 ORDER BY dur_ns",
-                           -1, &s, NULL) != SQLITE_OK)
-        return sqlite3_errcode(h);
-    sqlite3_bind_int64(s, 1, func);
-    sqlite3_bind_int64(s, 2, a);
-    sqlite3_bind_int64(s, 3, b);
-    while (k < 3 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        i++;
-        while (k < 3 && rank[k] == i)
-            val[k++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    rc = sqlite3_prepare_v2(h,
-                            "UPDATE daily_calls SET dur_p50 = ?3, "
-                            "dur_p90 = ?4, dur_p99 = ?5 WHERE day = ?1 AND "
-                            "func = ?2",
-                            -1, &u, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
-    sqlite3_bind_text(u, 1, day, -1, SQLITE_TRANSIENT);
+static int
+fcount_cmp(const void *a, const void *b)
+{
+    const struct fcount *x = a, *y = b;
+    return x->func < y->func ? -1 : x->func > y->func;
+}
+
+static int
+put_percentiles(sqlite3_stmt *u, int64_t func, const int64_t val[3])
+{
+    int rc;
     sqlite3_bind_int64(u, 2, func);
     for (int j = 0; j < 3; j++)
         sqlite3_bind_int64(u, 3 + j, val[j]);
     rc = sqlite3_step(u);
+    sqlite3_reset(u);
+    return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/* Exact nearest-rank p50/p90/p99 of every function's durations on one
+ * day: one pass over the day's rows sorted by (function, duration)
+ * (SQLite's sorter spills to disk, so memory stays bounded; no index on
+ * the function is needed), picking ranks ceil(p * n) of each function
+ * with n from `fc` (sorted by function). */
+static int
+percentiles(sqlite3 *h, const char *day, const struct fcount *fc, size_t nf,
+            int64_t a, int64_t b)
+{
+    static const int pct[3] = {50, 90, 99};
+    sqlite3_stmt *s = NULL, *u = NULL;
+    int64_t rank[3] = {0, 0, 0}, val[3] = {0, 0, 0}, i = 0, cur = 0;
+    size_t k = 0;
+    int have = 0, rc;
+
+    rc = sqlite3_prepare_v2(h,
+                            "SELECT func, dur_ns FROM calls WHERE ts >= ?1 "
+                            "AND ts < ?2 ORDER BY func, dur_ns",
+                            -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(h,
+                                "UPDATE daily_calls SET dur_p50 = ?3, "
+                                "dur_p90 = ?4, dur_p99 = ?5 WHERE day = ?1 "
+                                "AND func = ?2",
+                                -1, &u, NULL);
+    if (rc != SQLITE_OK)
+        goto done;
+    sqlite3_bind_int64(s, 1, a);
+    sqlite3_bind_int64(s, 2, b);
+    sqlite3_bind_text(u, 1, day, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t f = sqlite3_column_int64(s, 0);
+        if (!have || f != cur) {
+            if (have && (rc = put_percentiles(u, cur, val)) != 0)
+                goto done;
+            while (k < nf && fc[k].func < f)
+                k++;
+            int64_t n = k < nf && fc[k].func == f ? fc[k].n : 0;
+            for (int j = 0; j < 3; j++) {
+                rank[j] = (pct[j] * n + 99) / 100; /* ceil(p/100 n) >= 1 */
+                val[j] = 0;
+            }
+            cur = f;
+            have = 1;
+            i = 0;
+        }
+        i++;
+        for (int j = 0; j < 3; j++)
+            if (rank[j] == i)
+                val[j] = sqlite3_column_int64(s, 1);
+    }
+    if (rc == SQLITE_DONE)
+        rc = have ? put_percentiles(u, cur, val) : 0;
+done:
+    sqlite3_finalize(s);
     sqlite3_finalize(u);
     return rc == SQLITE_DONE ? 0 : rc;
 }
@@ -148,6 +189,8 @@ static int
 summarize_calls(sqlite3 *h, const char *day, int64_t a, int64_t b)
 {
     sqlite3_stmt *s;
+    struct fcount *fc = NULL;
+    size_t nf = 0, cap = 0;
     int rc;
 
     rc = sqlite3_prepare_v2(
@@ -163,32 +206,30 @@ summarize_calls(sqlite3 *h, const char *day, int64_t a, int64_t b)
     sqlite3_bind_text(s, 1, day, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, a);
     sqlite3_bind_int64(s, 3, b);
-    /* RETURNING rows are all computed before the first is returned, so
-     * the UPDATEs below run on a finished INSERT. */
-    int64_t funcs[256][2];
-    int nf = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (nf == 256) {
-            /* Flush a full chunk; the statement keeps its result set. */
-            for (int i = 0; i < nf; i++)
-                if ((rc = percentiles(h, day, funcs[i][0], funcs[i][1], a,
-                                      b)) != 0) {
-                    sqlite3_finalize(s);
-                    return rc;
-                }
-            nf = 0;
+        if (nf == cap) {
+            size_t c = cap ? cap * 2 : 64;
+            struct fcount *p = realloc(fc, c * sizeof *fc);
+            if (!p) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            fc = p;
+            cap = c;
         }
-        funcs[nf][0] = sqlite3_column_int64(s, 0);
-        funcs[nf][1] = sqlite3_column_int64(s, 1);
+        fc[nf].func = sqlite3_column_int64(s, 0);
+        fc[nf].n = sqlite3_column_int64(s, 1);
         nf++;
     }
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        return rc;
-    for (int i = 0; i < nf; i++)
-        if ((rc = percentiles(h, day, funcs[i][0], funcs[i][1], a, b)) != 0)
-            return rc;
-    return 0;
+    if (rc == SQLITE_DONE) {
+        /* RETURNING rows come in no promised order. */
+        if (nf > 1)
+            qsort(fc, nf, sizeof *fc, fcount_cmp);
+        rc = nf ? percentiles(h, day, fc, nf, a, b) : 0;
+    }
+    free(fc);
+    return rc == SQLITE_DONE ? 0 : rc;
 }
 
 /* Summarizes day [a, a + 1 day) and records it as done, atomically. */
@@ -220,9 +261,13 @@ summarize_day(sqlite3 *h, int64_t a, struct cbl_maint *m)
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
         goto fail;
+    /* Never backwards: a day summarized again is an older one. */
     snprintf(sql, sizeof sql,
-             "INSERT OR REPLACE INTO meta VALUES('summarized_until', %lld)",
-             (long long)(a + DAY_NS));
+             "INSERT OR REPLACE INTO meta VALUES('summarized_until', "
+             "max(%lld, coalesce((SELECT value FROM meta WHERE key = "
+             "'summarized_until'), 0))); "
+             "DELETE FROM resummarize WHERE day = %lld;",
+             (long long)(a + DAY_NS), (long long)a);
     if ((rc = sqlite3_exec(h, sql, NULL, NULL, NULL)) != 0 ||
         (rc = sqlite3_exec(h, "COMMIT", NULL, NULL, NULL)) != 0)
         goto fail;
@@ -326,7 +371,7 @@ static int
 step_once(sqlite3 *h, const struct cbl_retention *r, int64_t now,
           struct cbl_maint *m)
 {
-    int64_t n, cut;
+    int64_t n, cut, day_ns;
     char day[16];
 
     switch (m->phase) {
@@ -337,12 +382,34 @@ step_once(sqlite3 *h, const struct cbl_retention *r, int64_t now,
     case P_SUMMARY:
         /* Only complete days: the one containing `now` is not. */
         if (m->day == INT64_MAX || m->day + DAY_NS > day_floor(now)) {
-            m->phase = P_EXPIRE_RAW;
+            m->phase = P_RESUMMARIZE;
             return 0;
         }
         if (summarize_day(h, m->day, m) < 0)
             return -EIO;
         m->day += DAY_NS;
+        return 0;
+    case P_RESUMMARIZE:
+        /* Days that got late rows after their summary (the writer marks
+         * them): summarized again from their raw rows -- only while all
+         * of those are kept, else the mark is dropped (the summary stays
+         * as it was; the late rows go with the day's raw rows). */
+        day_ns = query1(h, "SELECT min(day) FROM resummarize", 0, 0,
+                        INT64_MAX);
+        if (day_ns == INT64_MAX) {
+            m->phase = P_EXPIRE_RAW;
+            return 0;
+        }
+        if ((r->keep_raw_ns && day_ns < now - (int64_t)r->keep_raw_ns) ||
+            (r->keep_summary_ns && day_ns < now - (int64_t)r->keep_summary_ns)) {
+            if (exec2(h, "DELETE FROM resummarize WHERE day = ?1", day_ns, 0,
+                      m) < 0)
+                return -EIO;
+            return 0;
+        }
+        if (summarize_day(h, day_ns, m) < 0)
+            return -EIO;
+        m->days_resummarized++;
         return 0;
     case P_EXPIRE_RAW:
         if (!r->keep_raw_ns) {

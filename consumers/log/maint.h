@@ -11,6 +11,11 @@
  *     nearest-rank p50/p90/p99 per function; daily_metrics: samples,
  *     sum, min, max per metric, label set and kind). Days older than
  *     keep_summary are not summarized;
+ *  1b. summarize again every day in `resummarize`: the writer puts a day
+ *     there when a row arrives for it after it was summarized (a late
+ *     row: a producer's clock, a restart re-reading old entries). Only
+ *     while the day's raw rows are all kept (within keep_raw); older
+ *     marks are dropped;
  *  2. delete raw rows older than keep_raw (calls, logs, metrics,
  *     progress, losses, ended sessions), DELETE_BATCH rows per
  *     transaction;
@@ -45,6 +50,7 @@ struct cbl_maint {
     int64_t last_free;        /* free pages before the last vacuum step */
     /* What the run did. */
     uint64_t days_summarized;
+    uint64_t days_resummarized; /* again, for late rows */
     uint64_t rows_deleted;    /* raw rows, by age */
     uint64_t summaries_deleted;
     uint64_t rows_capped;     /* raw rows deleted for the size cap */

@@ -30,16 +30,28 @@ struct sess {
     double done;   /* units reported so far */
 };
 
+/* Per (producer, ring): see sink.h, "Resuming". */
 struct ringc {
-    uint64_t resume; /* skip rows finishing at or before (earlier run) */
-    uint64_t last;   /* finish time of the last row stored */
-    int dirty;       /* last changed since the cursor was written */
+    uint64_t resume;   /* entries below this recno were stored earlier */
+    uint64_t next;     /* recno after the last entry handled */
+    uint64_t deferred; /* bus loss held back until `awaiting` ends */
+    uint64_t credit;   /* gap records counted, their bus report not seen */
+    int awaiting;      /* resumed, no entry at or past `resume` seen yet */
+    int seen;          /* `next` is known (an entry or a stored cursor) */
+    int dirty;         /* next changed since the cursor was written */
 };
+
+/* The pseudo ring of a producer's end events (aborted calls and
+ * sessions, exit): its cursor counts those already stored. */
+#define RING_END UINT32_MAX
 
 struct prod {
     int64_t id;      /* producers row; 0: not yet mapped */
+    int loaded;      /* cursors read (survives a rollback's cache reset) */
+    int known;       /* the row existed before this run (a restart) */
     struct ringc *rings;
     uint32_t nrings;
+    struct ringc end; /* RING_END: next = end events seen in this run */
     struct sess *sess;
     uint32_t nsess;
 };
@@ -57,6 +69,7 @@ struct cbl_sink {
     int maint_active;
     int rcu_registered; /* the worker thread, for config reads */
     uint64_t rollbacks; /* cbl_db_rollbacks() the caches are valid for */
+    uint64_t credit;    /* gap records counted, no bus/hand-off report yet */
     struct cbl_maint maint;
     struct cbl_sink_stats st;
 };
@@ -103,13 +116,21 @@ name_id(struct cbl_sink *s, uint32_t h)
 }
 
 static void
-load_cursor(void *arg, uint32_t ring, uint64_t end_ns)
+load_cursor(void *arg, uint32_t ring, uint64_t next_recno)
 {
     struct prod *p = arg;
-    if (grow((void **)&p->rings, &p->nrings, ring, sizeof *p->rings) == 0) {
-        p->rings[ring].resume = end_ns;
-        p->rings[ring].last = end_ns;
+    struct ringc *r;
+    if (ring == RING_END) {
+        p->end.resume = next_recno;
+        return;
     }
+    if (grow((void **)&p->rings, &p->nrings, ring, sizeof *p->rings) < 0)
+        return;
+    r = &p->rings[ring];
+    r->resume = next_recno;
+    r->next = next_recno;
+    r->awaiting = 1;
+    r->seen = 1;
 }
 
 static struct prod *
@@ -131,8 +152,14 @@ prod_of(struct cbl_sink *s, uint32_t id, uint64_t wall_ns)
     p->id = cbl_producer_id(s->db, info->pid, info->start_time, info->program,
                             info->created_ns ? info->created_ns : wall_ns,
                             &known);
-    if (p->id && known)
-        cbl_cursor_load(s->db, p->id, load_cursor, p);
+    if (p->id && !p->loaded) {
+        /* Once per run: after a rollback the in-memory cursors are ahead
+         * of the stored ones and stay right. */
+        p->loaded = 1;
+        p->known = known;
+        if (known)
+            cbl_cursor_load(s->db, p->id, load_cursor, p);
+    }
     return p->id ? p : NULL;
 }
 
@@ -142,26 +169,74 @@ sess_of(struct cbl_sink *s, struct prod *p, uint32_t sid)
     if (sid == 0 || sid >= MAX_SID_SLOTS ||
         grow((void **)&p->sess, &p->nsess, sid, sizeof *p->sess) < 0)
         return NULL;
-    if (p->sess[sid].id == 0)
-        p->sess[sid].id = cbl_session_ref(s->db, p->id, sid);
-    return p->sess[sid].id ? &p->sess[sid] : NULL;
+    struct sess *se = &p->sess[sid];
+    if (se->id == 0) {
+        se->id = cbl_session_ref(s->db, p->id, sid);
+        /* A restart: continue from what the stored rows say. */
+        if (se->id && p->known && se->total == 0 && se->done == 0)
+            cbl_session_state(s->db, se->id, &se->total, &se->done);
+    }
+    return se->id ? se : NULL;
 }
 
-/* 1 if a row finishing at end_ns from (p, ring) was stored by an earlier
- * run; otherwise notes it as the ring's latest. */
+static void on_loss_row(struct cbl_sink *s, struct prod *p, uint32_t ring,
+                        uint64_t count, const char *source);
+
+/* Records the entries of an entry's ring: 1 if entry ev was stored by an
+ * earlier run (skip it), else 0 after moving the ring's cursor past it.
+ *
+ * Records between the cursor and ev never reached the sink (lapped on
+ * the bus or dropped at the hand-off): they are counted here, in the
+ * transaction that moves the cursor past them, because the bus or
+ * hand-off report of them comes later -- after a kill -9 in between it
+ * would never come, and the restart would skip them uncounted. The
+ * reports that follow are matched against this credit (on_loss()).
+ * After a restart, the bus loss held back until the first entry at or
+ * past the resume point is dropped: what is really missing is
+ * [resume, recno), counted the same way. */
 static int
-already_stored(struct prod *p, uint32_t ring, uint64_t end_ns)
+already_stored(struct cbl_sink *s, struct prod *p, const struct cbc_event *ev)
 {
-    if (ring == CBC_RING_HANDOFF ||
-        grow((void **)&p->rings, &p->nrings, ring, sizeof *p->rings) < 0)
+    struct ringc *r;
+    /* Records the entry takes: its head and CB_CONT_DATA bytes per
+     * continuation (the producer uses no more than it needs). */
+    uint64_t ext = ev->data_len > CB_HEAD_DATA
+                       ? (ev->data_len - CB_HEAD_DATA + CB_CONT_DATA - 1) /
+                             CB_CONT_DATA
+                       : 0;
+
+    if (ev->ring == CBC_RING_HANDOFF || ev->ring == RING_END ||
+        grow((void **)&p->rings, &p->nrings, ev->ring, sizeof *p->rings) < 0)
         return 0;
-    struct ringc *r = &p->rings[ring];
-    if (r->resume && end_ns <= r->resume)
-        return 1;
-    if (end_ns > r->last) {
-        r->last = end_ns;
-        r->dirty = 1;
+    r = &p->rings[ev->ring];
+    if (r->awaiting) {
+        if (ev->recno < r->resume)
+            return 1;
+        r->awaiting = 0;
+        r->deferred = 0;
     }
+    if (r->seen && ev->recno > r->next) {
+        uint64_t gap = ev->recno - r->next;
+        on_loss_row(s, p, ev->ring, gap, "gap");
+        r->credit += gap;
+        s->credit += gap;
+    }
+    r->seen = 1;
+    r->next = ev->recno + 1 + ext;
+    r->dirty = 1;
+    return 0;
+}
+
+/* 1 if this end event (aborted call or session, exit) of p was stored by
+ * an earlier run: they come in the same order each time the producer's
+ * segment is read, after all its entries. */
+static int
+end_stored(struct prod *p)
+{
+    p->end.next++;
+    if (p->end.next <= p->end.resume)
+        return 1;
+    p->end.dirty = 1;
     return 0;
 }
 
@@ -171,12 +246,19 @@ precommit(void *arg, struct cbl_db *db)
     struct cbl_sink *s = arg;
     for (uint32_t i = 0; i < s->nprods; i++) {
         struct prod *p = &s->prods[i];
-        for (uint32_t r = 0; p->id && r < p->nrings; r++)
+        if (!p->id)
+            continue;
+        for (uint32_t r = 0; r < p->nrings; r++)
             if (p->rings[r].dirty) {
-                if (cbl_cursor_put(db, p->id, r, p->rings[r].last) < 0)
+                if (cbl_cursor_put(db, p->id, r, p->rings[r].next) < 0)
                     return -1;
                 p->rings[r].dirty = 0;
             }
+        if (p->end.dirty) {
+            if (cbl_cursor_put(db, p->id, RING_END, p->end.next) < 0)
+                return -1;
+            p->end.dirty = 0;
+        }
     }
     return 0;
 }
@@ -249,7 +331,7 @@ fields(struct cbl_sink *s, const struct cbc_event *ev, struct extra *x)
         cbl_buf_json_str(&s->json, key, strlen(key));
         cbl_buf_addc(&s->json, ':');
         if (f.type == CB_FIELD_I64)
-            cbl_buf_printf(&s->json, "%lld", (long long)f.i);
+            cbl_buf_i64(&s->json, f.i);
         else if (f.type == CB_FIELD_F64)
             cbl_buf_json_num(&s->json, f.d);
         else
@@ -403,21 +485,63 @@ on_record(struct cbl_sink *s, struct prod *p, const struct cbc_event *ev)
 }
 
 static void
+on_loss_row(struct cbl_sink *s, struct prod *p, uint32_t ring, uint64_t count,
+            const char *source)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    cbl_loss_add(s->db, (int64_t)t.tv_sec * 1000000000 + (int64_t)t.tv_nsec,
+                 p ? p->id : 0, ring == CBC_RING_HANDOFF ? -1 : (int64_t)ring,
+                 count, source);
+}
+
+static void
 on_loss(struct cbl_sink *s, const struct cbc_event *ev)
 {
     struct prod *p = ev->producer ? prod_of(s, ev->producer, 0) : NULL;
     int handoff = ev->ring == CBC_RING_HANDOFF;
-    struct timespec t;
 
     if (handoff)
         s->st.handoff_lost += ev->count;
     else
         s->st.bus_lost += ev->count;
-    clock_gettime(CLOCK_REALTIME, &t);
-    cbl_loss_add(s->db,
-                 (int64_t)t.tv_sec * 1000000000 + (int64_t)t.tv_nsec,
-                 p ? p->id : 0, handoff ? -1 : (int64_t)ev->ring, ev->count,
-                 handoff ? "handoff" : "bus");
+    /* A resumed ring re-read from its start reports as lost what was
+     * overwritten since, stored by the earlier run or not: held back
+     * until the first new entry tells what is really missing. */
+    if (p && !handoff && ev->ring < p->nrings && p->rings[ev->ring].awaiting) {
+        p->rings[ev->ring].deferred += ev->count;
+        return;
+    }
+    /* What gaps already counted is not counted again. The global credit
+     * bounds the match, so the sum stays right whichever ring a hand-off
+     * report (it names none) is taken from. */
+    uint64_t match = ev->count < s->credit ? ev->count : s->credit;
+    if (!handoff) {
+        struct ringc *r = p && ev->ring < p->nrings ? &p->rings[ev->ring]
+                                                     : NULL;
+        match = r ? (match < r->credit ? match : r->credit) : 0;
+        if (r)
+            r->credit -= match;
+    }
+    s->credit -= match;
+    if (ev->count > match)
+        on_loss_row(s, p, ev->ring, ev->count - match,
+                    handoff ? "handoff" : "bus");
+}
+
+/* At a producer's end: loss still held back had no entry after it, so
+ * how much of it was stored before is unknown: recorded whole (it may
+ * count records an earlier run stored). */
+static void
+flush_deferred(struct cbl_sink *s, struct prod *p)
+{
+    for (uint32_t r = 0; r < p->nrings; r++) {
+        struct ringc *rc = &p->rings[r];
+        if (rc->awaiting && rc->deferred)
+            on_loss_row(s, p, r, rc->deferred, "bus");
+        rc->deferred = 0;
+        rc->awaiting = 0;
+    }
 }
 
 /* After a rollback the cached ids may name rows that no longer exist:
@@ -432,9 +556,14 @@ check_caches(struct cbl_sink *s)
     if (s->names)
         memset(s->names, 0, (size_t)s->nnames * sizeof *s->names);
     for (uint32_t i = 0; i < s->nprods; i++) {
-        s->prods[i].id = 0;
-        for (uint32_t j = 0; j < s->prods[i].nsess; j++)
-            s->prods[i].sess[j].id = 0;
+        struct prod *p = &s->prods[i];
+        p->id = 0;
+        for (uint32_t j = 0; j < p->nsess; j++)
+            p->sess[j].id = 0;
+        /* The rolled-back batch held cursor rows: write them again. */
+        for (uint32_t r = 0; r < p->nrings; r++)
+            p->rings[r].dirty = p->rings[r].next != 0;
+        p->end.dirty = p->end.next != 0;
     }
 }
 
@@ -461,16 +590,14 @@ sink_event(void *arg, const struct cbc_event *ev)
             cbl_db_count_lost(s->db, 1);
         return;
     }
-    if (ev->type == CBC_EV_PRODUCER_EXIT || ev->type == CBC_EV_PRODUCER_DIED) {
-        cbl_producer_end(s->db, p->id, ev->wall_ns,
-                         ev->type == CBC_EV_PRODUCER_EXIT ? "exited" : "died");
+    if (ev->type == CBC_EV_RECORD ? already_stored(s, p, ev) : end_stored(p)) {
+        s->st.rows_skipped++;
         return;
     }
-    if (ev->type == CBC_EV_RECORD &&
-        already_stored(p, ev->ring,
-                       ev->wall_ns +
-                           (ev->kind == CB_KIND_CALL ? ev->dur_ns : 0))) {
-        s->st.rows_skipped++;
+    if (ev->type == CBC_EV_PRODUCER_EXIT || ev->type == CBC_EV_PRODUCER_DIED) {
+        flush_deferred(s, p);
+        cbl_producer_end(s->db, p->id, ev->wall_ns,
+                         ev->type == CBC_EV_PRODUCER_EXIT ? "exited" : "died");
         return;
     }
     if (ev->type == CBC_EV_CALL_ABORTED)
