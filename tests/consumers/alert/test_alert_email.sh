@@ -17,7 +17,7 @@ export CLIPBUS_BUS=$BUS
 PIDS=""
 cleanup() {
     for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-    rm -f /dev/shm/clipbus."$BUS".* 2>/dev/null
+    rm -f /dev/shm/clipbus."$BUS".* /dev/shm/clipbus-r."$BUS".* 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
