@@ -84,6 +84,12 @@ struct cbc_rt {
     uint8_t *cur;                /* batch being filled, or NULL */
     size_t cur_used;
     uint64_t pending_handoff_loss; /* records not yet reported */
+    /* Control events (everything but records and in-flight snapshots)
+     * are never dropped: while the worker holds every batch they wait
+     * here and go out first, in order, once a batch is free. */
+    struct pending_ev *pending;
+    size_t npending;
+    uint64_t control_dropped;    /* only if PENDING_MAX was not enough */
     pthread_t worker;
     int worker_started;
     volatile sig_atomic_t stop;
@@ -321,6 +327,18 @@ handle_of(struct cbc_rt *rt, struct prod_state *p, uint32_t id)
  * Batches
  * ======================================================================== */
 #define EV_ALIGN 8u
+/* A pending event with up to PENDING_TEXT bytes of data. PENDING_MAX of
+ * them fit in the smallest batch (64 KiB): draining never overflows. */
+#define PENDING_MAX  128u
+#define PENDING_TEXT 256u
+
+struct pending_ev {
+    struct cbc_event ev;
+    uint8_t text[PENDING_TEXT];
+};
+
+static struct cbc_event *batch_place(struct cbc_rt *rt, size_t extra);
+static int batch_open(struct cbc_rt *rt);
 
 /* Reserves room for an event with `extra` data bytes in the current batch;
  * NULL (and the records counted as hand-off loss) if the worker has no
@@ -342,16 +360,48 @@ batch_reserve(struct cbc_rt *rt, size_t extra, uint64_t records)
             abort(); /* cannot happen: as many slots as batches */
         rt->cur = NULL;
     }
-    if (rt->cur == NULL) {
-        void *b;
-        if (!ck_ring_dequeue_spsc(&rt->free_q, rt->free_buf, &b)) {
-            rt->pending_handoff_loss += records;
-            rt->st.handoff_lost += records;
-            return NULL;
-        }
-        rt->cur = b;
-        rt->cur_used = 0;
+    if (rt->cur == NULL && !batch_open(rt)) {
+        rt->pending_handoff_loss += records;
+        rt->st.handoff_lost += records;
+        return NULL;
     }
+    ev = batch_place(rt, extra);
+    (void)need;
+    return ev;
+}
+
+/* Takes a free batch from the worker, if there is one, and puts the
+ * control events that waited for it first: they happened before anything
+ * placed after them. Returns 1 with rt->cur set, 0 if none was free. */
+static int
+batch_open(struct cbc_rt *rt)
+{
+    void *b;
+
+    if (!ck_ring_dequeue_spsc(&rt->free_q, rt->free_buf, &b))
+        return 0;
+    rt->cur = b;
+    rt->cur_used = 0;
+    for (size_t i = 0; i < rt->npending; i++) {
+        const struct pending_ev *pe = &rt->pending[i];
+        struct cbc_event *dst = batch_place(rt, pe->ev.data_len);
+        *dst = pe->ev;
+        dst->data = (const uint8_t *)(dst + 1);
+        memcpy((uint8_t *)(dst + 1), pe->text, pe->ev.data_len);
+    }
+    rt->npending = 0;
+    return 1;
+}
+
+/* Places an event in the current batch, which has room (checked by the
+ * caller, or guaranteed: a fresh batch holds every pending event). */
+static struct cbc_event *
+batch_place(struct cbc_rt *rt, size_t extra)
+{
+    uint64_t need = (sizeof(struct cbc_event) + extra + EV_ALIGN - 1) &
+                    ~(uint64_t)(EV_ALIGN - 1);
+    struct cbc_event *ev;
+
     /* Each event is preceded by its total size, so the worker can walk. */
     memcpy(rt->cur + rt->cur_used, &need, sizeof(uint64_t));
     ev = (struct cbc_event *)(rt->cur + rt->cur_used + sizeof(uint64_t));
@@ -359,6 +409,27 @@ batch_reserve(struct cbc_rt *rt, size_t extra, uint64_t records)
     ev->data = (const uint8_t *)(ev + 1);
     rt->cur_used += sizeof(uint64_t) + need;
     return ev;
+}
+
+/* Room for a control event: in the batch, or else in the pending queue
+ * (its data, at most PENDING_TEXT bytes, goes to ev->data). NULL only if
+ * the queue is full too (counted in control_dropped). */
+static struct cbc_event *
+control_reserve(struct cbc_rt *rt, size_t extra)
+{
+    struct cbc_event *ev = batch_reserve(rt, extra, 0);
+    struct pending_ev *pe;
+
+    if (ev != NULL)
+        return ev;
+    if (rt->npending == PENDING_MAX || extra > PENDING_TEXT) {
+        rt->control_dropped++;
+        return NULL;
+    }
+    pe = &rt->pending[rt->npending++];
+    memset(pe, 0, sizeof *pe);
+    pe->ev.data = pe->text;
+    return &pe->ev;
 }
 
 /* Hands the batch being filled to the worker (at the end of a poll). */
@@ -440,6 +511,7 @@ on_entry(struct cbc_rt *rt, const struct cb_event *bev)
     ev->ring = e->ring;
     ev->tid = e->tid;
     ev->recno = e->recno;
+    ev->records = 1u + e->head.ext;
     ev->name = handle_of(rt, p, e->head.name_id);
     ev->session = e->head.session;
     ev->wall_ns = cb_segment_wall_ns(bev->seg, e->head.ts);
@@ -457,10 +529,31 @@ static void
 simple_event(struct cbc_rt *rt, uint16_t type, uint32_t producer,
              uint32_t ring, uint64_t count)
 {
-    struct cbc_event *ev = batch_reserve(rt, 0, 0);
+    struct cbc_event *ev;
 
-    if (ev == NULL)
+    /* A loss right after a waiting loss of the same ring just adds to
+     * it (only the last one: order with other events is kept). */
+    if (type == CBC_EV_LOSS && rt->npending > 0) {
+        struct cbc_event *pe = &rt->pending[rt->npending - 1].ev;
+        if (pe->type == CBC_EV_LOSS && pe->producer == producer &&
+            pe->ring == ring) {
+            pe->count += count;
+            return;
+        }
+    }
+    ev = control_reserve(rt, 0);
+    if (ev == NULL) {
+        /* Nowhere to put it: a loss is still counted (as hand-off loss,
+         * reported when there is room), so the sums stay exact. */
+        if (type == CBC_EV_LOSS) {
+            rt->pending_handoff_loss += count;
+            if (ring != CBC_RING_HANDOFF) {
+                rt->st.lost -= count;
+                rt->st.handoff_lost += count;
+            }
+        }
         return;
+    }
     ev->type = type;
     ev->producer = producer;
     ev->ring = ring;
@@ -486,7 +579,7 @@ on_end(struct cbc_rt *rt, const struct cb_event *bev, uint16_t type)
         int n = cb_segment_inflight(bev->seg, r, fr, CB_INFLIGHT_MAX, &depth);
         uint64_t ticks = cb_segment_now_ticks(bev->seg);
         for (int i = n - 1; i >= 0; i--) { /* innermost first */
-            struct cbc_event *ev = batch_reserve(rt, 0, 0);
+            struct cbc_event *ev = control_reserve(rt, 0);
             if (ev == NULL)
                 break;
             ev->type = CBC_EV_CALL_ABORTED;
@@ -500,7 +593,7 @@ on_end(struct cbc_rt *rt, const struct cb_event *bev, uint16_t type)
         }
     }
     for (size_t i = 0; i < p->nsessions; i++) {
-        struct cbc_event *ev = batch_reserve(rt, 0, 0);
+        struct cbc_event *ev = control_reserve(rt, 0);
         if (ev == NULL)
             break;
         ev->type = CBC_EV_SESSION_ABORTED;
@@ -555,11 +648,13 @@ on_bus_event(void *arg, const struct cb_event *bev)
                     rt->opts.program ? rt->opts.program : "consumer",
                     bev->why);
         n = strlen(bev->why);
-        ev = batch_reserve(rt, n, 0);
+        if (n > PENDING_TEXT)
+            n = PENDING_TEXT;
+        ev = control_reserve(rt, n);
         if (ev != NULL) {
             ev->type = CBC_EV_BAD_SEGMENT;
             ev->data_len = (uint32_t)n;
-            memcpy((uint8_t *)(ev + 1), bev->why, n);
+            memcpy((uint8_t *)ev->data, bev->why, n);
         }
         break;
     default:
@@ -605,9 +700,9 @@ report_handoff_loss(struct cbc_rt *rt)
     if (n == 0)
         return;
     rt->pending_handoff_loss = 0;
+    /* Goes to a batch or the pending queue; if neither has room,
+     * simple_event() puts n back into pending_handoff_loss. */
     simple_event(rt, CBC_EV_LOSS, 0, CBC_RING_HANDOFF, n);
-    if (rt->pending_handoff_loss != 0) /* still no room: keep the sum */
-        rt->pending_handoff_loss = n;
 }
 
 static void
@@ -741,7 +836,18 @@ reader_loop(struct cbc_rt *rt)
     /* Final pass: whatever is published now is read and handed over. */
     while (cb_bus_poll(rt->bus, on_bus_event, rt, 0) > 0)
         batch_flush(rt);
-    report_handoff_loss(rt);
+    /* Waiting control events and losses get out while the worker still
+     * drains: a batch frees up soon (bounded wait: 5 s). */
+    for (int i = 0; i < 5000 && (rt->npending > 0 ||
+                                 rt->pending_handoff_loss > 0); i++) {
+        struct timespec ts = {0, 1000000};
+        report_handoff_loss(rt);
+        if (rt->npending > 0 && rt->cur == NULL)
+            batch_open(rt);
+        batch_flush(rt);
+        if (rt->npending > 0 || rt->pending_handoff_loss > 0)
+            nanosleep(&ts, NULL);
+    }
     batch_flush(rt);
 }
 
@@ -875,10 +981,12 @@ handoff_init(struct cbc_rt *rt)
 
     while (slots <= n)
         slots <<= 1; /* ck_ring keeps one slot empty */
+    rt->pending = calloc(PENDING_MAX, sizeof *rt->pending);
     rt->full_buf = calloc(slots, sizeof *rt->full_buf);
     rt->free_buf = calloc(slots, sizeof *rt->free_buf);
     rt->batches = calloc(n, sizeof *rt->batches);
-    if (rt->full_buf == NULL || rt->free_buf == NULL || rt->batches == NULL)
+    if (rt->full_buf == NULL || rt->free_buf == NULL || rt->batches == NULL ||
+        rt->pending == NULL)
         return -ENOMEM;
     ck_ring_init(&rt->full, slots);
     ck_ring_init(&rt->free_q, slots);
@@ -903,6 +1011,7 @@ rt_free(struct cbc_rt *rt)
     free(rt->batches);
     free(rt->full_buf);
     free(rt->free_buf);
+    free(rt->pending);
     for (uint32_t id = 1; id <= rt->nprods; id++) {
         struct prod_state *p = prod_get(rt, id);
         free(p->ids.keys);

@@ -72,6 +72,9 @@ struct cbc_event {
     uint32_t tid;       /* writing thread, 0 if unknown */
     uint32_t name;      /* name handle: function, metric, session... */
     uint32_t session;   /* session id within the producer */
+    uint32_t records;   /* RECORD: records the entry spans (head plus
+                           continuations): the next entry's recno is
+                           recno + records */
     uint64_t recno;     /* RECORD: the entry's record number in its ring:
                            with (producer pid, start time, ring) it names
                            the entry exactly, e.g. to resume after a

@@ -198,12 +198,8 @@ static int
 already_stored(struct cbl_sink *s, struct prod *p, const struct cbc_event *ev)
 {
     struct ringc *r;
-    /* Records the entry takes: its head and CB_CONT_DATA bytes per
-     * continuation (the producer uses no more than it needs). */
-    uint64_t ext = ev->data_len > CB_HEAD_DATA
-                       ? (ev->data_len - CB_HEAD_DATA + CB_CONT_DATA - 1) /
-                             CB_CONT_DATA
-                       : 0;
+    /* Records the entry takes besides its head (the runtime says). */
+    uint64_t ext = ev->records > 0 ? ev->records - 1u : 0;
 
     if (ev->ring == CBC_RING_HANDOFF || ev->ring == RING_END ||
         grow((void **)&p->rings, &p->nrings, ev->ring, sizeof *p->rings) < 0)
