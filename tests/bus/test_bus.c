@@ -673,10 +673,6 @@ test_bus_foreign_segment_is_reported_once(void **state)
     int fd;
 
     (void)state;
-    if (geteuid() != 0) {
-        print_message("not root: cannot give a segment to another user\n");
-        skip();
-    }
     rec_init(&r);
     ctl_start(&c, "foreign", NULL);
     ctl_publish(&c, 3);
@@ -684,7 +680,13 @@ test_bus_foreign_segment_is_reported_once(void **state)
     assert_int_equal(cbt_find_segment(c.bus, c.pid, shm, sizeof shm), 0);
     fd = shm_open(shm, O_RDWR, 0);
     assert_true(fd >= 0);
-    assert_int_equal(fchown(fd, 65534, 65534), 0);
+    /* Root gives the segment to another user (the owner half of the
+     * rule); anyone else makes it readable by others (the mode half):
+     * either way it is foreign, and the test runs everywhere. */
+    if (geteuid() == 0)
+        assert_int_equal(fchown(fd, 65534, 65534), 0);
+    else
+        assert_int_equal(fchmod(fd, 0644), 0);
     close(fd);
     assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
     for (int i = 0; i < 3; i++) {

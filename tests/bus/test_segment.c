@@ -426,15 +426,17 @@ test_segment_foreign_owner_is_refused(void **state)
     int fd;
 
     (void)state;
-    if (geteuid() != 0) {
-        print_message("not root: cannot give a segment to another user\n");
-        skip();
-    }
     cbt_bus(bus, sizeof bus, "foreign");
     make_segment(bus, shm, sizeof shm);
     fd = shm_open(shm, O_RDWR, 0);
     assert_true(fd >= 0);
-    assert_int_equal(fchown(fd, 65534, 65534), 0);
+    /* Root gives the segment to another user (the owner half of the
+     * rule); anyone else makes it readable by others (the mode half):
+     * either way it is foreign, and the test runs everywhere. */
+    if (geteuid() == 0)
+        assert_int_equal(fchown(fd, 65534, 65534), 0);
+    else
+        assert_int_equal(fchmod(fd, 0644), 0);
     close(fd);
     assert_int_equal(cb_segment_attach(shm, 0, &seg, why, sizeof why),
                      CB_EFOREIGN);
