@@ -187,11 +187,15 @@ sqlite3 "$run/clipbus-log.db" \
           (SELECT count(*) FROM metrics)" 2>/dev/null || true
 echo "  clipbus-rrd (RRD files, read by the stock rrdtool):"
 echo "    $(ls "$run/rrd" 2>/dev/null | grep -c '\.rrd$') files in ${run#$top/}/rrd"
-(cd "$run" && "$rrd" graph-cmd --dir "$run/rrd" --what calls --since 1h \
+(cd "$run" && "$rrd" graph-cmd --dir "$run/rrd" --what calls --since 3m \
     fetch_channel 2>/dev/null | sh >/dev/null 2>&1) || true
 for png in "$run"/*.png; do
   [[ -e $png ]] && echo "    graph: ${png#$top/}"
 done
+
+# The consumers are stopped: remove the analyzer runs' segments now
+# rather than leave them to the next consumer's grace period.
+"$clipbus" gc --bus demo >/dev/null 2>&1 || true
 
 say "Where the output is"
 cat <<EOF
