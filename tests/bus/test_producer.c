@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <clipbus/clipbus.h>
@@ -469,10 +470,20 @@ test_producer_inflight_stack_deeper_than_frames_reports_depth(void **state)
 static void
 burn_ms(int ms)
 {
-    uint64_t end = cbt_mono_ns() + (uint64_t)ms * 1000000u;
+    /* CPU time, not wall time: on a loaded machine (ctest -j2, a
+     * sanitizer build) a thread spinning for 3 ms of wall time may get
+     * much less than 1 ms of CPU, which is what the perf test checks. */
+    struct timespec ts;
+    uint64_t start, now;
     volatile uint64_t x = 0;
-    while (cbt_mono_ns() < end)
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    start = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    do {
         x++;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    } while (now - start < (uint64_t)ms * 1000000u);
 }
 
 __attribute__((noinline)) static int
