@@ -329,6 +329,18 @@ begin_if_needed(struct cbl_db *db)
     return 0;
 }
 
+/* Before one data row: the batch's transaction is open, or the row is
+ * counted lost (stats and the next losses row). Returns 0 or -EIO. */
+static int
+row_begin(struct cbl_db *db)
+{
+    if (begin_if_needed(db) == 0)
+        return 0;
+    db->stats.lost_rows++;
+    db->pending_loss++;
+    return -EIO;
+}
+
 int cbl_db_commit(struct cbl_db *db);
 
 /* Steps statement `id` as one row of the batch. */
@@ -777,11 +789,8 @@ int
 cbl_call_add(struct cbl_db *db, const struct cbl_call *c)
 {
     sqlite3_stmt *s = db->st[S_CALL];
-    if (begin_if_needed(db) != 0) {
-        db->stats.lost_rows++;
-        db->pending_loss++;
+    if (row_begin(db) != 0)
         return -EIO;
-    }
     sqlite3_bind_int64(s, 1, c->ts);
     sqlite3_bind_int64(s, 2, c->dur_ns);
     sqlite3_bind_int64(s, 3, c->func);
@@ -807,11 +816,8 @@ int
 cbl_log_add(struct cbl_db *db, const struct cbl_log *l)
 {
     sqlite3_stmt *s = db->st[S_LOG];
-    if (begin_if_needed(db) != 0) {
-        db->stats.lost_rows++;
-        db->pending_loss++;
+    if (row_begin(db) != 0)
         return -EIO;
-    }
     sqlite3_bind_int64(s, 1, l->ts);
     sqlite3_bind_int(s, 2, l->level);
     sqlite3_bind_int64(s, 3, l->producer);
@@ -828,11 +834,8 @@ int
 cbl_metric_add(struct cbl_db *db, const struct cbl_metric *m)
 {
     sqlite3_stmt *s = db->st[S_METRIC];
-    if (begin_if_needed(db) != 0) {
-        db->stats.lost_rows++;
-        db->pending_loss++;
+    if (row_begin(db) != 0)
         return -EIO;
-    }
     sqlite3_bind_int64(s, 1, m->ts);
     sqlite3_bind_int64(s, 2, m->name);
     bind_id(s, 3, m->labels);
@@ -848,11 +851,8 @@ cbl_progress_add(struct cbl_db *db, int64_t session, int64_t ts, int64_t step,
                  int kind, double units, double fraction)
 {
     sqlite3_stmt *s = db->st[S_PROGRESS];
-    if (begin_if_needed(db) != 0) {
-        db->stats.lost_rows++;
-        db->pending_loss++;
+    if (row_begin(db) != 0)
         return -EIO;
-    }
     sqlite3_bind_int64(s, 1, session);
     sqlite3_bind_int64(s, 2, ts);
     bind_id(s, 3, step);
