@@ -101,28 +101,11 @@ struct cb_producer {
     uint8_t *fork_base;
     size_t fork_size;
     uint64_t test_ring_base;   /* test hook: first record number */
-    uint32_t session;          /* current session id (relaxed atomics) */
 };
 extern struct cb_producer cb__prod;
 
-/* Per-thread state. Initial-exec TLS: one instruction to reach it. */
-struct cb_thread {
-    struct cb_ring_header *ring;  /* NULL until claimed */
-    struct cb_record *slots;
-    uint64_t head;                /* next record number to write */
-    uint64_t mask;
-    uint32_t ring_idx;
-    uint32_t tid;
-    uint32_t depth;               /* in-flight depth (mirror of ring's) */
-    uint32_t unringed;            /* 1: no ring was free */
-    uint32_t retry;               /* records dropped since last retry */
-    uint32_t _pad0;
-    uint64_t pushes;              /* mirror of ring->pushes */
-    struct cb_call *top;          /* innermost monitored call */
-    struct cb_step *step;         /* innermost progress step */
-};
-extern __thread struct cb_thread cb__thr
-    __attribute__((tls_model("initial-exec")));
+/* Per-thread state: struct cb__thread and cb__thr are in clipbus.h,
+ * whose inline paths use them. */
 
 /* Opens the segment if not yet done. Returns 0 when open, else the
  * negative code that switched instrumentation off. */
@@ -130,7 +113,7 @@ int cb__ensure_open(void);
 
 /* Slow path of the first record of a thread: claims a ring. Returns 0 when
  * the thread can write, negative otherwise (dropped records are counted). */
-int cb__thread_attach(struct cb_thread *t);
+int cb__thread_attach(struct cb__thread *t);
 
 /* segment.c */
 int cb__segment_create(const char *bus);

@@ -41,7 +41,8 @@ struct cb_producer cb__prod = {
     .fd = -1,
     .lock = PTHREAD_MUTEX_INITIALIZER,
 };
-__thread struct cb_thread cb__thr __attribute__((tls_model("initial-exec")));
+__thread struct cb__thread cb__thr __attribute__((tls_model("initial-exec")));
+uint32_t cb__session;
 struct cb_perf_site cb__perf_always = {1, 0, 0, 0};
 
 static int atexit_done;
@@ -259,10 +260,10 @@ raise_hwm(uint32_t n)
         cur = cb_load_u32(hwm, CB_RELAXED);
 }
 
-static void publish_thread_record(struct cb_thread *t);
+static void publish_thread_record(struct cb__thread *t);
 
 int
-cb__thread_attach(struct cb_thread *t)
+cb__thread_attach(struct cb__thread *t)
 {
     uint32_t tid = (uint32_t)gettid();
     int err = cb__ensure_open();
@@ -296,6 +297,8 @@ cb__thread_attach(struct cb_thread *t)
         t->depth = 0;
         t->pushes = cb_load_u64(&r->pushes, CB_RELAXED);
         t->unringed = 0;
+        /* The inline paths of clipbus.h read the TSC themselves. */
+        t->fast = (uint32_t)cb__clock_tsc;
         pthread_setspecific(cb__prod.key, t);
         publish_thread_record(t);
         return 0;
@@ -312,12 +315,13 @@ cb__thread_attach(struct cb_thread *t)
 static void
 release_thread(void *arg)
 {
-    struct cb_thread *t = arg;
+    struct cb__thread *t = arg;
     struct cb_ring_header *r = t->ring;
 
     if (r == NULL)
         return;
     cb_store_u32(&r->depth, 0, CB_RELAXED);
+    t->fast = 0;
     t->ring = NULL;
     t->top = NULL;
     t->step = NULL;
@@ -330,7 +334,7 @@ release_thread(void *arg)
 /* A thread that found no ring retries every 1024 dropped records, so rings
  * freed by exiting threads are picked up. Every drop is counted. */
 static int
-thread_ready_slow(struct cb_thread *t)
+thread_ready_slow(struct cb__thread *t)
 {
     if (cb_load_int(&cb__prod.state, CB_RELAXED) < 0)
         return 0;
@@ -348,7 +352,7 @@ thread_ready_slow(struct cb_thread *t)
 /* The check at the top of every emitting call: one TLS load once the
  * thread has its ring. */
 static inline int
-thread_ready(struct cb_thread *t)
+thread_ready(struct cb__thread *t)
 {
     if (CB_LIKELY(t->ring != NULL))
         return 1;
@@ -376,66 +380,30 @@ struct head {
 #error "clipbus packs record words for little-endian machines only"
 #endif
 
-/* Writes payload words w0..w6 (record bytes 8..63) as record number
- * t->head and publishes it. No system call, no lock, no allocation, no
- * reader state: nine stores to the thread's own slot. The words come as
- * scalars, not an array: every ck_pr store clobbers memory, which would
- * force an array onto the stack and reload it word by word. */
-static inline __attribute__((always_inline)) void
-slot_put(struct cb_thread *t, uint64_t w0, uint64_t w1, uint64_t w2,
-         uint64_t w3, uint64_t w4, uint64_t w5, uint64_t w6)
-{
-    uint64_t n = t->head;
-    uint64_t *s = (uint64_t *)&t->slots[n & t->mask];
-
-    /* W1 (ring.c): odd, so a reader copying this slot now will see the
-     * sequence change and drop its copy. */
-    cb_store_u64(&s[0], 2 * n + 1, CB_RELAXED);
-    /* W2: the odd mark is ordered before every payload store. */
-    cb_fence(CB_RELEASE);
-    /* W3: the payload, relaxed. Unrolled on purpose: this is the cost. */
-    cb_store_u64(&s[1], w0, CB_RELAXED);
-    cb_store_u64(&s[2], w1, CB_RELAXED);
-    cb_store_u64(&s[3], w2, CB_RELAXED);
-    cb_store_u64(&s[4], w3, CB_RELAXED);
-    cb_store_u64(&s[5], w4, CB_RELAXED);
-    cb_store_u64(&s[6], w5, CB_RELAXED);
-    cb_store_u64(&s[7], w6, CB_RELAXED);
-    /* W4: publish; pairs with the reader's acquire load of seq (R1). */
-    cb_store_u64(&s[0], 2 * n + 2, CB_RELEASE);
-    t->head = n + 1;
-}
-
-/* Ends an entry: the head word tells lapped readers where the writer is
- * (ring.c); release so a reader that sees it also sees the records. */
-static inline void
-entry_done(struct cb_thread *t)
-{
-    cb_store_u64(&t->ring->head, t->head, CB_RELEASE);
-}
+/* slot_put() and entry_done() are clipbus.h's cb__slot_put() and
+ * cb__entry_done(): the inline paths and this file write records with the
+ * same code. */
+#define slot_put   cb__slot_put
+#define entry_done cb__entry_done
 
 /* Packs the head record's word at byte 8 (kind, ext, flags, name). */
 static inline uint64_t
 head_w0(const struct head *h, size_t ext)
 {
-    return (uint64_t)h->kind | (uint64_t)ext << 16 |
-           (uint64_t)h->flags << 24 | (uint64_t)h->name_id << 32;
+    return cb__w0(h->kind, (uint32_t)ext, h->flags, h->name_id);
 }
 
 /* Packs the word at byte 32 (session, status, data_len). */
 static inline uint64_t
 head_w3(const struct head *h, size_t len)
 {
-    uint32_t session = cb_load_u32(&cb__prod.session, CB_RELAXED);
-
-    return (uint64_t)session | (uint64_t)h->status << 32 |
-           (uint64_t)len << 48;
+    return cb__w3(h->status, len);
 }
 
 /* An entry with more than CB_HEAD_DATA data bytes: the head, then
  * continuation records of CB_CONT_DATA bytes each. */
 static __attribute__((noinline)) void
-entry_put_long(struct cb_thread *t, struct head *h, const uint8_t *data,
+entry_put_long(struct cb__thread *t, struct head *h, const uint8_t *data,
                size_t len)
 {
     size_t ext = (len - CB_HEAD_DATA + CB_CONT_DATA - 1) / CB_CONT_DATA;
@@ -466,7 +434,7 @@ entry_put_long(struct cb_thread *t, struct head *h, const uint8_t *data,
  * len is not 0 (bytes past len are sent as they are, so callers zero
  * them); it may be NULL when len is 0. */
 static inline __attribute__((always_inline)) void
-entry_put(struct cb_thread *t, struct head *h, const uint8_t *data,
+entry_put(struct cb__thread *t, struct head *h, const uint8_t *data,
           size_t len)
 {
     uint64_t d[3] = {0, 0, 0};
@@ -529,10 +497,11 @@ put_str(uint8_t *buf, size_t *len, size_t cap, uint32_t type, uint32_t id,
 /* ========================================================================
  * Monitored calls (Req 1.1, 1.2, 1.3; Req 2.1-2.4 with perf)
  * ======================================================================== */
-#define CALL_OFF   0x1u /* instrumentation off: end does nothing */
-#define CALL_PERF  0x2u /* take resource readings */
-#define CALL_TRUNC 0x4u /* parameters were cut */
-#define CALL_FAIL  0x8u /* cb_fail() was called */
+/* The CB__CALL_* flags are in clipbus.h (the inline path sets them). */
+#define CALL_OFF   CB__CALL_OFF
+#define CALL_PERF  CB__CALL_PERF
+#define CALL_TRUNC CB__CALL_TRUNC
+#define CALL_FAIL  CB__CALL_FAIL
 
 /* /proc/self/statm, kept open: one pread per reading instead of open,
  * read and close. "self" is resolved at open time, so a forked child
@@ -631,39 +600,15 @@ encode_params(struct cb_call *c, const struct cb_param *p, size_t np)
     c->data_len = (uint16_t)len;
 }
 
-static inline void
-inflight_push(struct cb_thread *t, uint32_t name_id, uint64_t ts)
-{
-    struct cb_ring_header *r = t->ring;
-    uint32_t d = t->depth++;
-
-    if (d < CB_INFLIGHT_MAX) {
-        /* A seqlock over the frames: odd while a frame is rewritten, so a
-         * reader's snapshot (reader.c) never mixes two calls. */
-        cb_store_u64(&r->pushes, ++t->pushes, CB_RELAXED);
-        cb_fence(CB_RELEASE);
-        cb_store_u64(&r->frames[d].ts, ts, CB_RELAXED);
-        cb_store_u32(&r->frames[d].name_id, name_id, CB_RELAXED);
-        cb_store_u64(&r->pushes, ++t->pushes, CB_RELEASE);
-    }
-    /* Release: a reader that sees the new depth sees its frame. */
-    cb_store_u32(&r->depth, t->depth, CB_RELEASE);
-}
-
-static inline void
-inflight_pop(struct cb_thread *t)
-{
-    if (t->depth > 0)
-        t->depth--;
-    cb_store_u32(&t->ring->depth, t->depth, CB_RELAXED);
-}
+#define inflight_push cb__inflight_push
+#define inflight_pop  cb__inflight_pop
 
 void
 cb__call_begin(struct cb_call *c, uint32_t *site, const char *func,
                struct cb_perf_site *perf, const struct cb_param *p,
                size_t np)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     uint32_t id;
 
     c->flags = 0;
@@ -740,7 +685,7 @@ append_outcome(struct cb_call *c, uint8_t *buf, size_t cap)
  * fields, built in a buffer. Out of line, so the common path below keeps
  * everything in registers and needs no large stack frame. */
 static __attribute__((noinline)) void
-call_end_full(struct cb_thread *t, struct cb_call *c, uint64_t t1)
+call_end_full(struct cb__thread *t, struct cb_call *c, uint64_t t1)
 {
     uint8_t buf[CB__CALL_DATA + CB__ERRMSG_MAX + 64];
     struct head h = {
@@ -758,7 +703,7 @@ call_end_full(struct cb_thread *t, struct cb_call *c, uint64_t t1)
 void
 cb__call_end(struct cb_call *c)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct head h;
     uint64_t t1, d[3];
 
@@ -818,7 +763,7 @@ cb_fail(int code, const char *fmt, ...)
 #define STEP_END     CB_PROGRESS_END
 
 static void
-emit_progress(struct cb_thread *t, uint32_t name_id, double delta,
+emit_progress(struct cb__thread *t, uint32_t name_id, double delta,
               uint16_t what)
 {
     struct head h = {.kind = CB_KIND_PROGRESS, .status = what,
@@ -831,14 +776,14 @@ emit_progress(struct cb_thread *t, uint32_t name_id, double delta,
 uint32_t
 cb_session_begin(const char *name, double total_weight)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct head h = {.kind = CB_KIND_SESSION_BEGIN};
     uint32_t id;
 
     if (!thread_ready(t))
         return 0;
     id = (uint32_t)cb_faa_u64(&cb__prod.hdr->sessions, 1) + 1;
-    cb_store_u32(&cb__prod.session, id, CB_RELAXED);
+    cb_store_u32(&cb__session, id, CB_RELAXED);
     h.name_id = cb_name_intern(name ? name : "?");
     h.ts = cb__now();
     if (!(total_weight > 0))
@@ -851,14 +796,14 @@ cb_session_begin(const char *name, double total_weight)
 void
 cb_session_end(int status)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct head h = {.kind = CB_KIND_SESSION_END, .status = (uint16_t)status};
 
     if (!thread_ready(t))
         return;
     h.ts = cb__now();
     entry_put(t, &h, NULL, 0);
-    cb_store_u32(&cb__prod.session, 0, CB_RELAXED);
+    cb_store_u32(&cb__session, 0, CB_RELAXED);
 }
 
 /* Reports `delta` session units done in step s and its ancestors. */
@@ -873,7 +818,7 @@ void
 cb__step_begin(struct cb_step *s, uint32_t *site, const char *func,
                double weight)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct cb_step *p = t->step;
     uint32_t id;
 
@@ -907,7 +852,7 @@ cb__step_begin(struct cb_step *s, uint32_t *site, const char *func,
 void
 cb__step_end(struct cb_step *s)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     double rest;
 
     if (s->abs < 0)
@@ -934,7 +879,7 @@ cb_progress_total(double sub_total)
 void
 cb_progress(double units)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct cb_step *s = t->step;
     double delta = units;
 
@@ -960,7 +905,7 @@ cb_progress(double units)
 static inline __attribute__((always_inline)) void
 metric_put(int kind, uint32_t name_id, uint64_t bits)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct head h = {.kind = (uint16_t)kind, .name_id = name_id,
                      .value = bits};
 
@@ -977,7 +922,7 @@ static __attribute__((noinline)) void
 metric_put_labels(int kind, uint32_t name_id, uint64_t bits,
                   const char *labels)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct head h = {.kind = (uint16_t)kind, .name_id = name_id,
                      .value = bits};
     uint8_t data[CB_HEAD_DATA] = {0};
@@ -1015,7 +960,7 @@ cb__metric_d(int kind, uint32_t name_id, double v, const char *labels)
 void
 cb_log(int level, const char *fmt, ...)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
     struct head h = {.kind = CB_KIND_LOG, .status = (uint16_t)level};
     char msg[CB_NAME_LEN_MAX + 1];
     uint8_t data[CB_NAME_LEN_MAX + 16];
@@ -1042,7 +987,7 @@ cb_log(int level, const char *fmt, ...)
 }
 
 static void
-publish_thread_record(struct cb_thread *t)
+publish_thread_record(struct cb__thread *t)
 {
     struct head h = {.kind = CB_KIND_THREAD, .ts = cb__now()};
     uint8_t data[4 + 4 + 4 + 2 + CB_THREAD_NAME_MAX] = {0};
@@ -1077,9 +1022,10 @@ at_fork_parent(void)
 static void
 at_fork_child(void)
 {
-    struct cb_thread *t = &cb__thr;
+    struct cb__thread *t = &cb__thr;
 
     pthread_mutex_init(&cb__prod.lock, NULL);
+    t->fast = 0;
     t->ring = NULL;
     t->depth = 0;
     t->unringed = 0;
@@ -1093,5 +1039,5 @@ at_fork_child(void)
         cb__prod.hdr = NULL;
         cb__prod.state = CB_PROD_UNOPENED;
     }
-    cb__prod.session = 0;
+    cb__session = 0;
 }

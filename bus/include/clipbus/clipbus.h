@@ -57,6 +57,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clipbus/segment.h" /* the record and ring layout the inline paths write */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -94,7 +96,7 @@ extern "C" {
 
 struct cb_param {
     uint32_t tag;       /* CB_FIELD_* << 28 | name id */
-    uint32_t _pad0;
+    uint32_t type;      /* CB_FIELD_*, a constant the inline path folds */
     union {
         int64_t i;
         double d;
@@ -178,11 +180,11 @@ uint32_t cb_name_intern(const char *name);
  * Strings are copied when the call begins; all parameters of one call share
  * CB__CALL_DATA bytes and what does not fit is cut (flagged truncated). */
 #define CB_INT(name, v)                                                        \
-    ((struct cb_param){CB__TAG(1, name), 0, {.i = (int64_t)(v)}})
+    ((struct cb_param){CB__TAG(1, name), 1, {.i = (int64_t)(v)}})
 #define CB_DBL(name, v)                                                        \
-    ((struct cb_param){CB__TAG(2, name), 0, {.d = (double)(v)}})
+    ((struct cb_param){CB__TAG(2, name), 2, {.d = (double)(v)}})
 #define CB_STR(name, v)                                                        \
-    ((struct cb_param){CB__TAG(3, name), 0, {.s = (v)}})
+    ((struct cb_param){CB__TAG(3, name), 3, {.s = (v)}})
 
 /* Place first in a function body. Records one call when the scope exits,
  * by any return: start time, duration, parameters, and the outcome, which
@@ -247,9 +249,12 @@ void cb_progress(double units);
  * Metrics. `name` must be a string literal (its id is cached at the call
  * site); `labels` is a run-time "k=v,k2=v2" string, interned on first sight.
  * ------------------------------------------------------------------------ */
-#define cb_count(name, delta) cb__metric_i(7, CB__ID(name), (delta), NULL)
-#define cb_gauge(name, v)     cb__metric_d(8, CB__ID(name), (v), NULL)
-#define cb_observe(name, v)   cb__metric_d(9, CB__ID(name), (v), NULL)
+#define cb_count(name, delta)                                                  \
+    cb__metric_i_inline(CB_KIND_COUNT, CB__ID(name), (delta))
+#define cb_gauge(name, v)                                                      \
+    cb__metric_d_inline(CB_KIND_GAUGE, CB__ID(name), (v))
+#define cb_observe(name, v)                                                    \
+    cb__metric_d_inline(CB_KIND_OBSERVE, CB__ID(name), (v))
 #define cb_count_l(name, delta, labels)                                        \
     cb__metric_i(7, CB__ID(name), (delta), (labels))
 #define cb_gauge_l(name, v, labels)                                            \
@@ -266,6 +271,36 @@ void cb_log(int level, const char *fmt, ...)
  * Internals used by the macros above.
  * ------------------------------------------------------------------------ */
 extern struct cb_perf_site cb__perf_always;
+
+/* Flags of struct cb_call. */
+#define CB__CALL_OFF   0x01u /* instrumentation off: the end does nothing */
+#define CB__CALL_PERF  0x02u /* take resource readings */
+#define CB__CALL_TRUNC 0x04u /* parameters were cut */
+#define CB__CALL_FAIL  0x08u /* cb_fail() was called */
+#define CB__CALL_FAST  0x10u /* begun inline: data holds 0-2 numbers */
+
+/* The calling thread's writer state. Private to libclipbus, but its
+ * layout is part of the library's ABI: the inline fast paths below are
+ * compiled into the program. Initial-exec TLS: one %fs-relative access. */
+struct cb__thread {
+    struct cb_ring_header *ring;  /* NULL until claimed */
+    struct cb_record *slots;
+    uint64_t head;                /* next record number to write */
+    uint64_t mask;
+    uint32_t fast;                /* 1: ring claimed and the clock is the TSC */
+    uint32_t ring_idx;
+    uint32_t tid;
+    uint32_t depth;               /* in-flight depth (mirror of ring's) */
+    uint32_t unringed;            /* 1: no ring was free */
+    uint32_t retry;               /* records dropped since last retry */
+    uint64_t pushes;              /* mirror of ring->pushes */
+    struct cb_call *top;          /* innermost monitored call */
+    struct cb_step *step;         /* innermost progress step */
+};
+extern __thread struct cb__thread cb__thr
+    __attribute__((tls_model("initial-exec")));
+/* The current session id, stored in every record (relaxed atomics). */
+extern uint32_t cb__session;
 uint32_t cb__name_cached(uint32_t *cache, const char *name);
 void cb__call_begin(struct cb_call *c, uint32_t *site, const char *func,
                     struct cb_perf_site *perf, const struct cb_param *p,
@@ -291,6 +326,211 @@ void cb__metric_d(int kind, uint32_t name_id, double v, const char *labels);
     })
 #define CB__TAG(type, name) (((uint32_t)(type) << 28) | CB__ID(name))
 
+/* ------------------------------------------------------------------------
+ * Inline fast paths. Once a thread has its ring and the clock is the TSC
+ * (cb__thr.fast), a metric without labels and a monitored call with up to
+ * two numeric parameters are written by the code below, compiled into the
+ * caller: a TLS load, a clock read and stores into the thread's own slot,
+ * with no call into the library. Everything else -- the thread's first
+ * record, strings, labels, failures, CB_TRACK_PERFORMANCE, another clock
+ * -- takes the out-of-line functions, which write the same records. The
+ * ring protocol these stores follow is described in bus/src/ring.c. The
+ * atomics are the compiler's (relaxed and release stores are plain moves
+ * on x86-64), so a program needs no other header than this one.
+ * ------------------------------------------------------------------------ */
+#if defined(__x86_64__) && !defined(CB__NO_INLINE)
+#define CB__INLINE 1
+#define CB__TICKS() ((uint64_t)__builtin_ia32_rdtsc())
+#else
+#define CB__INLINE 0
+#endif
+#define CB__ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Writes words w0..w6 (record bytes 8..63) as record t->head and
+ * publishes it: W1-W4 of the protocol. The words come as scalars so that
+ * they stay in registers. */
+CB__ALWAYS_INLINE void
+cb__slot_put(struct cb__thread *t, uint64_t w0, uint64_t w1, uint64_t w2,
+             uint64_t w3, uint64_t w4, uint64_t w5, uint64_t w6)
+{
+    uint64_t n = t->head;
+    uint64_t *s = (uint64_t *)&t->slots[n & t->mask];
+
+    /* W1: odd, so a reader copying this slot now sees seq change. */
+    __atomic_store_n(&s[0], 2 * n + 1, __ATOMIC_RELAXED);
+    /* W2: the odd mark is ordered before every payload store. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    /* W3: the payload. */
+    __atomic_store_n(&s[1], w0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s[2], w1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s[3], w2, __ATOMIC_RELAXED);
+    __atomic_store_n(&s[4], w3, __ATOMIC_RELAXED);
+    __atomic_store_n(&s[5], w4, __ATOMIC_RELAXED);
+    __atomic_store_n(&s[6], w5, __ATOMIC_RELAXED);
+    __atomic_store_n(&s[7], w6, __ATOMIC_RELAXED);
+    /* W4: publish; pairs with the reader's acquire load of seq (R1). */
+    __atomic_store_n(&s[0], 2 * n + 2, __ATOMIC_RELEASE);
+    t->head = n + 1;
+}
+
+/* Ends an entry: head tells lapped readers where the writer is. */
+CB__ALWAYS_INLINE void
+cb__entry_done(struct cb__thread *t)
+{
+    __atomic_store_n(&t->ring->head, t->head, __ATOMIC_RELEASE);
+}
+
+/* Record word at byte 8: kind, ext, flags, name id. */
+CB__ALWAYS_INLINE uint64_t
+cb__w0(uint32_t kind, uint32_t ext, uint32_t flags, uint32_t name_id)
+{
+    return (uint64_t)kind | (uint64_t)ext << 16 | (uint64_t)flags << 24 |
+           (uint64_t)name_id << 32;
+}
+
+/* Record word at byte 32: session, status, data_len. */
+CB__ALWAYS_INLINE uint64_t
+cb__w3(uint32_t status, size_t len)
+{
+    return (uint64_t)__atomic_load_n(&cb__session, __ATOMIC_RELAXED) |
+           (uint64_t)status << 32 | (uint64_t)len << 48;
+}
+
+#if CB__INLINE
+CB__ALWAYS_INLINE void
+cb__metric_put(uint32_t kind, uint32_t name_id, uint64_t bits)
+{
+    struct cb__thread *t = &cb__thr;
+    uint64_t ts = CB__TICKS();
+
+    cb__slot_put(t, cb__w0(kind, 0, 0, name_id), ts, bits, cb__w3(0, 0), 0,
+                 0, 0);
+    cb__entry_done(t);
+}
+#endif
+
+CB__ALWAYS_INLINE void
+cb__metric_i_inline(uint32_t kind, uint32_t name_id, int64_t v)
+{
+#if CB__INLINE
+    if (__builtin_expect(cb__thr.fast != 0, 1)) {
+        cb__metric_put(kind, name_id, (uint64_t)v);
+        return;
+    }
+#endif
+    cb__metric_i((int)kind, name_id, v, NULL);
+}
+
+CB__ALWAYS_INLINE void
+cb__metric_d_inline(uint32_t kind, uint32_t name_id, double v)
+{
+#if CB__INLINE
+    if (__builtin_expect(cb__thr.fast != 0, 1)) {
+        union { double d; uint64_t u; } bits = {v};
+        cb__metric_put(kind, name_id, bits.u);
+        return;
+    }
+#endif
+    cb__metric_d((int)kind, name_id, v, NULL);
+}
+
+/* The in-flight stack: a seqlock over the frames (pushes odd while a
+ * frame is rewritten), then the depth. Mirrors live in *t. */
+CB__ALWAYS_INLINE void
+cb__inflight_push(struct cb__thread *t, uint32_t name_id, uint64_t ts)
+{
+    struct cb_ring_header *r = t->ring;
+    uint32_t d = t->depth++;
+
+    if (d < CB_INFLIGHT_MAX) {
+        __atomic_store_n(&r->pushes, ++t->pushes, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(&r->frames[d].ts, ts, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->frames[d].name_id, name_id, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->pushes, ++t->pushes, __ATOMIC_RELEASE);
+    }
+    /* Release: a reader that sees the new depth sees its frame. */
+    __atomic_store_n(&r->depth, t->depth, __ATOMIC_RELEASE);
+}
+
+CB__ALWAYS_INLINE void
+cb__inflight_pop(struct cb__thread *t)
+{
+    if (t->depth > 0)
+        t->depth--;
+    __atomic_store_n(&t->ring->depth, t->depth, __ATOMIC_RELAXED);
+}
+
+/* 1 when the parameters fit the inline path: at most two numbers, whose
+ * 12-byte fields fill the head record's 24 data bytes. Constant-folded. */
+CB__ALWAYS_INLINE int
+cb__params_inline(const struct cb_param *p, size_t np)
+{
+    return np <= 2 && (np < 1 || p[0].type != CB_FIELD_STR) &&
+           (np < 2 || p[1].type != CB_FIELD_STR);
+}
+
+CB__ALWAYS_INLINE void
+cb__call_begin_inline(struct cb_call *c, uint32_t *site, const char *func,
+                      struct cb_perf_site *perf, const struct cb_param *p,
+                      size_t np)
+{
+#if CB__INLINE
+    struct cb__thread *t = &cb__thr;
+    uint32_t id;
+
+    if (__builtin_expect(perf == NULL && cb__params_inline(p, np) &&
+                             t->fast != 0 &&
+                             (id = __atomic_load_n(site, __ATOMIC_RELAXED)) != 0,
+                         1)) {
+        /* Fields as put_tag() lays them out: tag (4 bytes), value (8). */
+        uint64_t d[3] = {0, 0, 0};
+        if (np >= 1) {
+            d[0] = p[0].tag | (uint64_t)p[0].u.i << 32;
+            d[1] = (uint64_t)p[0].u.i >> 32;
+        }
+        if (np >= 2) {
+            d[1] |= (uint64_t)p[1].tag << 32;
+            d[2] = (uint64_t)p[1].u.i;
+        }
+        __builtin_memcpy(c->data, d, sizeof d);
+        c->flags = CB__CALL_FAST;
+        c->data_len = (uint16_t)(12 * np);
+        c->name_id = id;
+        c->perf_site = (struct cb_perf_site *)0;
+        c->parent = t->top;
+        t->top = c;
+        c->t0 = CB__TICKS();
+        cb__inflight_push(t, id, c->t0);
+        return;
+    }
+#endif
+    cb__call_begin(c, site, func, perf, p, np);
+}
+
+CB__ALWAYS_INLINE void
+cb__call_end_inline(struct cb_call *c)
+{
+#if CB__INLINE
+    struct cb__thread *t = &cb__thr;
+
+    /* Not if cb_fail() marked the call, nor if the thread lost its ring
+     * (fork) since the call began. */
+    if (__builtin_expect(c->flags == CB__CALL_FAST && t->fast != 0, 1)) {
+        uint64_t t1 = CB__TICKS(), d[3];
+        t->top = c->parent;
+        cb__inflight_pop(t);
+        __builtin_memcpy(d, c->data, sizeof d);
+        cb__slot_put(t, cb__w0(CB_KIND_CALL, 0, 0, c->name_id), c->t0,
+                     t1 - c->t0, cb__w3(CB_STATUS_OK, c->data_len), d[0],
+                     d[1], d[2]);
+        cb__entry_done(t);
+        return;
+    }
+#endif
+    cb__call_end(c);
+}
+
 /* The parameter array starts with a dummy element so that an empty
  * argument list still gives a valid initializer ({x, } is legal C). */
 #define CB__CALL(perf, ...)                                                    \
@@ -298,11 +538,11 @@ void cb__metric_d(int kind, uint32_t name_id, double v, const char *labels);
               CB__CAT(cb__call_site_, __LINE__), perf, __VA_ARGS__)
 #define CB__CALL_(call, site, perf, ...)                                       \
     static uint32_t site;                                                      \
-    struct cb_call call __attribute__((cleanup(cb__call_end)));               \
+    struct cb_call call __attribute__((cleanup(cb__call_end_inline)));        \
     {                                                                          \
         const struct cb_param cb__params[] = {{0, 0, {0}}, __VA_ARGS__};       \
-        cb__call_begin(&call, &site, __func__, (perf), cb__params + 1,         \
-                       sizeof cb__params / sizeof cb__params[0] - 1);          \
+        cb__call_begin_inline(&call, &site, __func__, (perf), cb__params + 1,  \
+                              sizeof cb__params / sizeof cb__params[0] - 1);   \
     }                                                                          \
     (void)0
 #define CB__PROGRESS_STEP(weight, step, site)                                  \
