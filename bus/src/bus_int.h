@@ -139,6 +139,9 @@ __attribute__((noreturn)) void cb__die(int err, const char *file,
 /* Test hooks (tests/ only). Rings claimed after this call start their
  * record numbers at `base`, e.g. just below 2^64 to test wrap-around. */
 void cb__test_set_ring_base(uint64_t base);
+/* Test hook: backing the rest of a ring fails with `err` (a -errno) until
+ * called again with 0. */
+void cb__test_fail_grow(int err);
 
 /* Writes why[] with a printf-style message (NULL-safe). */
 void cb__why(char *why, size_t len, const char *fmt, ...)

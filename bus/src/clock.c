@@ -4,8 +4,9 @@
  * Where the CPU has an invariant TSC the producer timestamps records with
  * rdtsc (about 10 ns here, against about 23 ns for clock_gettime). The
  * segment header carries a reference pair taken at open (TSC,
- * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over 0.1 ms (good
- * to about 10^-3; the spin is paid once, by the first record). Readers turn
+ * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over 20 us (good
+ * to a few 10^-3; the spin is paid once, by the first record, and every
+ * short-lived process pays it). Readers turn
  * ticks into wall time with
  *     wall = ref_real_ns + (ticks - ref_ticks) * 1e9 / tsc_hz
  * and refine tsc_hz themselves: from the reference pair and their own
@@ -22,7 +23,7 @@
 
 int cb__clock_tsc;
 
-#define CB_CALIBRATE_NS 100000u
+#define CB_CALIBRATE_NS 20000u
 
 uint64_t
 cb__real_ns(void)

@@ -220,23 +220,54 @@ ring_at(uint32_t i)
                                      (uint64_t)i * cb__prod.ring_stride);
 }
 
-/* Allocates the ring's slots (first claim ever) and sets its start. The
- * claiming thread owns the ring (its CAS on owner_tid won), so plain
+/* A stop this far ahead means "the whole ring is backed": signed
+ * differences against it stay positive for 2^62 records, and the slow
+ * path moves it on if a thread ever gets there. */
+#define STOP_FAR (UINT64_C(1) << 62)
+
+/* Test hook: growing a ring fails with this -errno while it is not 0. */
+static int test_grow_err;
+
+void
+cb__test_fail_grow(int err)
+{
+    cb_store_int(&test_grow_err, err, CB_RELAXED);
+}
+
+/* Backs bytes [from, from + len) of ring i with memory. Returns 0 or
+ * -errno (ENOSPC when /dev/shm is full). */
+static int
+ring_back(uint32_t i, uint64_t from, uint64_t len)
+{
+    off_t off = (off_t)(cb__prod.hdr->rings_offset +
+                        (uint64_t)i * cb__prod.ring_stride + from);
+
+    return -posix_fallocate(cb__prod.fd, off, (off_t)len);
+}
+
+/* Backs the ring's header and its first slots (first claim ever) and sets
+ * its start. Only the first CB_RING_CHUNK slots: a thread that writes a
+ * few records then costs 256 KiB, not the whole ring (a 4 MiB fallocate
+ * is about half a millisecond, and the memory stays taken while the
+ * segment lives); ring_grow() backs the rest when the thread gets there.
+ * The claiming thread owns the ring (its CAS on owner_tid won), so plain
  * stores are fine until `ready`, which readers load with acquire order. */
 static int
 ring_prepare(struct cb_ring_header *r, uint32_t i)
 {
     struct cb_record *slots = (struct cb_record *)(r + 1);
     uint64_t base = cb__prod.test_ring_base, cap = cb__prod.ring_records;
-    off_t off = (off_t)(cb__prod.hdr->rings_offset +
-                        (uint64_t)i * cb__prod.ring_stride);
+    /* A ring numbered from elsewhere (test hook) has all its slots seeded
+     * below, which touches every page: back them all. */
+    uint64_t first = base == 0 && cap > 2 * CB_RING_CHUNK ? CB_RING_CHUNK
+                                                          : cap;
     int err;
 
     if (cb_load_u32(&r->ready, CB_RELAXED))
         return 0;
-    err = posix_fallocate(cb__prod.fd, off, (off_t)cb__prod.ring_stride);
+    err = ring_back(i, 0, CB_RING_HEADER_SIZE + first * CB_RECORD_SIZE);
     if (err != 0)
-        return -err;
+        return err;
     if (base != 0) {
         /* Each slot holds the published sequence of the record one lap
          * before the first that will land in it: "not yet" to readers.
@@ -246,8 +277,90 @@ ring_prepare(struct cb_ring_header *r, uint32_t i)
         r->base = base;
         r->head = base;
     }
-    cb_store_u32(&r->ready, 1, CB_RELEASE);
+    cb_store_u32(&r->ready, first == cap ? 2 : 1, CB_RELEASE);
     return 0;
+}
+
+/* Backs the slots past the first CB_RING_CHUNK: a one-time fallocate by
+ * the owning thread, on the record that first needs them. */
+static int
+ring_grow(struct cb__thread *t)
+{
+    struct cb_ring_header *r = t->ring;
+    uint64_t cap = cb__prod.ring_records;
+    int err = cb_load_int(&test_grow_err, CB_RELAXED);
+
+    if (cb_load_u32(&r->ready, CB_RELAXED) == 2)
+        return 0;
+    if (err == 0)
+        err = ring_back(t->ring_idx,
+                        CB_RING_HEADER_SIZE +
+                            (uint64_t)CB_RING_CHUNK * CB_RECORD_SIZE,
+                        (cap - CB_RING_CHUNK) * CB_RECORD_SIZE);
+    if (err != 0)
+        return err;
+    /* Release: a later owner of this ring that reads 2 sees the slots. */
+    cb_store_u32(&r->ready, 2, CB_RELEASE);
+    return 0;
+}
+
+/* Sets how far the thread may write: to the end of the backed part of
+ * its ring (records base .. base + CB_RING_CHUNK - 1 before ring_grow,
+ * as base is 0 whenever the ring is backed in two steps), or "far". The
+ * inline paths of clipbus.h get the same limit when the clock is the TSC,
+ * else none. */
+static void
+thread_set_stop(struct cb__thread *t)
+{
+    struct cb_ring_header *r = t->ring;
+
+    if (cb_load_u32(&r->ready, CB_ACQUIRE) == 2)
+        t->stop = t->head + STOP_FAR;
+    else
+        t->stop = r->base + CB_RING_CHUNK;
+    t->istop = cb__clock_tsc ? t->stop : t->head;
+}
+
+/* 1 when the thread may write an entry of any length (CB_EXT_MAX + 1
+ * records) without passing its stop. */
+static inline int
+thread_room(const struct cb__thread *t)
+{
+    return (int64_t)(t->stop - t->head) > (int64_t)CB_EXT_MAX + 1;
+}
+
+/* The thread has a ring but no room: backs the rest of the ring, or, if
+ * that fails (no memory in /dev/shm), drops the record and counts it,
+ * says so once per process, and tries again every 1024 records. */
+static int
+thread_grow_slow(struct cb__thread *t)
+{
+    static int reported;
+    int err;
+
+    if (t->grow_failed && ++t->retry % 1024 != 0) {
+        cb_faa_u64(&cb__prod.hdr->records_unringed, 1);
+        return 0;
+    }
+    err = ring_grow(t);
+    if (err != 0) {
+        t->grow_failed = 1;
+        cb_faa_u64(&cb__prod.hdr->records_unringed, 1);
+        if (!cb_load_int(&reported, CB_RELAXED) &&
+            getenv("CLIPBUS_QUIET") == NULL) { /* NOLINT */
+            cb_store_int(&reported, 1, CB_RELAXED);
+            fprintf(stderr,
+                    "clipbus: cannot back the rest of thread %u's ring in "
+                    "%s%s: %s; its records are dropped and counted until "
+                    "there is room\n",
+                    t->tid, CB_SHM_DIR, cb__prod.shm_name,
+                    cb_strerror(err));
+        }
+        return 0;
+    }
+    t->grow_failed = 0;
+    thread_set_stop(t);
+    return 1;
 }
 
 static void
@@ -297,10 +410,13 @@ cb__thread_attach(struct cb__thread *t)
         t->depth = 0;
         t->pushes = cb_load_u64(&r->pushes, CB_RELAXED);
         t->unringed = 0;
-        /* The inline paths of clipbus.h read the TSC themselves. */
-        t->fast = (uint32_t)cb__clock_tsc;
+        t->grow_failed = 0;
+        thread_set_stop(t);
         pthread_setspecific(cb__prod.key, t);
-        publish_thread_record(t);
+        /* A ring taken over with its first chunk nearly full may need
+         * the rest before this thread's first entry. */
+        if (thread_room(t) || thread_grow_slow(t))
+            publish_thread_record(t);
         return 0;
     }
     if (!t->unringed) {
@@ -321,7 +437,7 @@ release_thread(void *arg)
     if (r == NULL)
         return;
     cb_store_u32(&r->depth, 0, CB_RELAXED);
-    t->fast = 0;
+    t->istop = t->stop = t->head;
     t->ring = NULL;
     t->top = NULL;
     t->step = NULL;
@@ -338,6 +454,8 @@ thread_ready_slow(struct cb__thread *t)
 {
     if (cb_load_int(&cb__prod.state, CB_RELAXED) < 0)
         return 0;
+    if (t->ring != NULL)
+        return thread_grow_slow(t);
     if (t->unringed && ++t->retry % 1024 != 0) {
         cb_faa_u64(&cb__prod.hdr->records_unringed, 1);
         return 0;
@@ -349,14 +467,30 @@ thread_ready_slow(struct cb__thread *t)
     return 0;
 }
 
-/* The check at the top of every emitting call: one TLS load once the
- * thread has its ring. */
+/* The check at the top of every emitting call: the thread has its ring
+ * and room in it for an entry of any length. */
 static inline int
 thread_ready(struct cb__thread *t)
 {
-    if (CB_LIKELY(t->ring != NULL))
+    if (CB_LIKELY(t->ring != NULL && thread_room(t)))
         return 1;
     return thread_ready_slow(t);
+}
+
+int
+cb_thread_prepare(void)
+{
+    struct cb__thread *t = &cb__thr;
+    int err;
+
+    if (!thread_ready(t) && t->ring == NULL) {
+        err = cb_state();
+        return err != 0 ? err : -EAGAIN; /* no free ring */
+    }
+    err = ring_grow(t);
+    if (err == 0)
+        thread_set_stop(t);
+    return err;
 }
 
 /* ========================================================================
@@ -714,6 +848,8 @@ cb__call_end(struct cb_call *c)
     if (CB_UNLIKELY(t->ring == NULL)) /* the segment went away (fork) */
         return;
     inflight_pop(t);
+    if (CB_UNLIKELY(!thread_room(t)) && !thread_ready_slow(t))
+        return; /* counted */
     if (CB_UNLIKELY(c->perf_site != NULL))
         perf_site_note(c->perf_site, t1 - c->t0);
     if (CB_UNLIKELY((c->flags & (CALL_FAIL | CALL_PERF)) != 0 ||
@@ -858,7 +994,7 @@ cb__step_end(struct cb_step *s)
     if (s->abs < 0)
         return;
     t->step = s->parent;
-    if (t->ring == NULL)
+    if (t->ring == NULL || !thread_ready(t))
         return;
     rest = s->abs - s->emitted;
     if (rest < 0)
@@ -1025,7 +1161,7 @@ at_fork_child(void)
     struct cb__thread *t = &cb__thr;
 
     pthread_mutex_init(&cb__prod.lock, NULL);
-    t->fast = 0;
+    t->istop = t->stop = t->head;
     t->ring = NULL;
     t->depth = 0;
     t->unringed = 0;

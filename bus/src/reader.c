@@ -433,15 +433,22 @@ cb__seg_refine_clock(struct cb_segment *seg)
         if (!ok)
             return;
 #if CB_HAVE_RDTSC
-        mono = cb__mono_ns();
-        ticks = (uint64_t)__rdtsc();
+        {
+            /* The TSC on both sides of the clock read: the midpoint
+             * stands for the instant it was read (as in clock.c). */
+            uint64_t a = (uint64_t)__rdtsc();
+            mono = cb__mono_ns();
+            ticks = a + ((uint64_t)__rdtsc() - a) / 2;
+        }
 #else
         return;
 #endif
     }
-    /* Over a short baseline a reading adds more error than the producer's
-     * calibration has (0.1 ms spin: about 10^-3). */
-    if ((int64_t)(mono - seg->ref_mono_ns) < 100000000 ||
+    /* A pair is good to about 100 ns, so a 10 ms baseline gives about
+     * 10^-5, already better than the producer's 20 us spin (a few 10^-3).
+     * Before that, the producer's rate stands; its error on a timestamp
+     * that young is at most tens of microseconds. */
+    if ((int64_t)(mono - seg->ref_mono_ns) < 10000000 ||
         (int64_t)(ticks - seg->ref_ticks) <= 0)
         return;
     hz = (double)(ticks - seg->ref_ticks) * 1e9 /

@@ -1,9 +1,9 @@
 /*
  * tests/bus/test_seccomp.c -- the publish path makes no system call.
  *
- * A child process opens its segment, claims its ring and warms every call
- * site (first records, first sight of every name and label: those slow
- * paths may make system calls). Then it installs a seccomp filter under
+ * A child process opens its segment, claims its ring and backs it whole
+ * (cb_thread_prepare), and warms every call site (first records, first
+ * sight of every name and label: those slow paths may make system calls). Then it installs a seccomp filter under
  * which every system call but exit(2) traps, and publishes a million
  * entries of every kind: counts, gauges, labelled observations, log lines
  * (long ones with continuation records), monitored calls with string
@@ -136,7 +136,11 @@ publishing_child(void *arg)
     setenv("CLIPBUS_RINGS", "2", 1);
     if (cb_open(c->bus) != 0)
         return 2;
-    /* Warm-up: ring claim, names, labels, every call site. */
+    /* The ring, claimed and backed whole: without this, the thread's
+     * 4097th record backs the rest of the ring (a fallocate). */
+    if (cb_thread_prepare() != 0)
+        return 5;
+    /* Warm-up: names, labels, every call site. */
     wl_warm(&c->wl, 0, 0);
     (void)cb_session_begin("seccomp.session", 1e9);
     sc_step();

@@ -44,6 +44,7 @@
 #include <clipbus/clipbus.h>
 #include <clipbus/reader.h>
 
+#include "bus_int.h" /* cb__test_fail_grow() */
 #include "cbt.h"
 #include "ringabi.h"
 
@@ -740,6 +741,187 @@ test_segment_thread_exit_releases_ring_1000_threads(void **state)
     cbt_unlink_bus(t.bus);
 }
 
+/* ---- ring backing ------------------------------------------------------ */
+
+/* What the backing producer saw of its own segment file. */
+struct backing_seen {
+    long long blocks[4]; /* st_blocks (512 B) after each phase */
+    uint32_t ready[4];   /* its ring's `ready` after each phase */
+    uint64_t written;    /* cb_count records the thread asked for */
+};
+
+struct backing_ctx {
+    char bus[64];
+    int fail;                  /* make backing the rest fail for a while */
+    struct backing_seen *seen; /* MAP_SHARED: survives the child */
+};
+
+static int
+backing_note(const struct backing_ctx *b, int phase)
+{
+    char path[160];
+    struct stat st;
+    const uint8_t *base;
+    const struct cb_seg_header *h;
+    const struct cb_ring_header *r;
+    int fd;
+
+    snprintf(path, sizeof path, "%s/clipbus.%s.%ld", CB_SHM_DIR, b->bus,
+             (long)getpid());
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        return -1;
+    base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED)
+        return -1;
+    h = (const void *)base;
+    r = (const void *)(base + h->rings_offset); /* ring 0: this thread's */
+    b->seen->blocks[phase] = (long long)st.st_blocks;
+    b->seen->ready[phase] = __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE);
+    munmap((void *)base, (size_t)st.st_size);
+    return 0;
+}
+
+static void
+backing_counts(const struct backing_ctx *b, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        cb_count("backed", (int64_t)b->seen->written++);
+}
+
+static int
+backing_producer(void *arg)
+{
+    const struct backing_ctx *b = arg;
+
+    setenv("CLIPBUS_RINGS", "2", 1);
+    setenv("CLIPBUS_QUIET", "1", 1);
+    unsetenv("CLIPBUS_RING_RECORDS"); /* the default, 65536 */
+    if (cb_open(b->bus) != 0)
+        return 2;
+    backing_counts(b, 10);
+    if (backing_note(b, 0) != 0)
+        return 3;
+    backing_counts(b, 3000); /* still inside the first chunk */
+    if (backing_note(b, 1) != 0)
+        return 3;
+    if (b->fail)
+        cb__test_fail_grow(-ENOSPC);
+    backing_counts(b, 3000); /* crosses the end of the chunk */
+    if (backing_note(b, 2) != 0)
+        return 3;
+    cb__test_fail_grow(0);
+    backing_counts(b, 3000);
+    if (backing_note(b, 3) != 0)
+        return 3;
+    cb_close();
+    return 0;
+}
+
+struct backing_read {
+    uint64_t counts, bad;
+    int64_t last;
+};
+
+static void
+backing_visit(void *arg, const struct cb_entry *e)
+{
+    struct backing_read *r = arg;
+    if (e->head.kind != CB_KIND_COUNT)
+        return;
+    if (!name_is(e->seg, e->head.name_id, "backed") ||
+        (int64_t)e->head.value <= r->last)
+        r->bad++;
+    r->last = (int64_t)e->head.value;
+    r->counts++;
+}
+
+static void
+backing_run(int fail, struct backing_seen *seen, struct backing_read *rd,
+            struct cb_segment_counters *c)
+{
+    struct backing_ctx b = {.fail = fail, .seen = seen};
+    struct cb_segment *seg;
+    char shm[128], err[1024], st_s[64];
+    int status;
+
+    cbt_bus(b.bus, sizeof b.bus, fail ? "backfail" : "backing");
+    memset(seen, 0, sizeof *seen);
+    assert_int_equal(cbt_run(backing_producer, &b, CHILD_MS, &status, err,
+                             sizeof err), 0);
+    if (status != 0)
+        fail_msg("producer: %s: %s", cbt_status_str(status, st_s,
+                                                    sizeof st_s), err);
+    seg = attach_of(b.bus, cbt_last_child(), shm, sizeof shm);
+    cb_segment_counters(seg, c);
+    rd->last = -1;
+    read_all(seg, 1, backing_visit, rd); /* and nothing lost in the ring */
+    cb_segment_detach(seg);
+    cbt_unlink_bus(b.bus);
+}
+
+/* A thread's ring is backed in two steps: its first CB_RING_CHUNK slots
+ * when the thread claims it, the rest when it first needs them. */
+static void
+test_segment_ring_is_backed_in_two_steps(void **state)
+{
+    struct backing_seen *seen =
+        mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct backing_read rd = {0};
+    struct cb_segment_counters c;
+    const long long chunk_blocks = CB_RING_CHUNK * CB_RECORD_SIZE / 512;
+    const long long rest_blocks = (65536 - CB_RING_CHUNK) * CB_RECORD_SIZE /
+                                  512;
+
+    (void)state;
+    assert_true(seen != MAP_FAILED);
+    backing_run(0, seen, &rd, &c);
+    /* 10 and 3010 records: the first chunk only, the same blocks. */
+    assert_int_equal(seen->ready[0], 1);
+    assert_int_equal(seen->ready[1], 1);
+    assert_int_equal(seen->blocks[1], seen->blocks[0]);
+    /* Passing record 4096: the rest, once. */
+    assert_int_equal(seen->ready[2], 2);
+    assert_true(seen->blocks[2] - seen->blocks[1] >= rest_blocks);
+    assert_true(seen->blocks[2] - seen->blocks[1] < rest_blocks +
+                                                        chunk_blocks);
+    assert_int_equal(seen->blocks[3], seen->blocks[2]);
+    /* Every record written and delivered in order. */
+    assert_int_equal(rd.bad, 0);
+    assert_int_equal(rd.counts, seen->written);
+    assert_int_equal(c.records_unringed, 0);
+    munmap(seen, sizeof *seen);
+}
+
+/* When the rest cannot be backed (no memory in /dev/shm), records are
+ * dropped and counted; writing resumes once backing works again. */
+static void
+test_segment_ring_backing_failure_drops_and_counts(void **state)
+{
+    struct backing_seen *seen =
+        mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct backing_read rd = {0};
+    struct cb_segment_counters c;
+
+    (void)state;
+    assert_true(seen != MAP_FAILED);
+    backing_run(1, seen, &rd, &c);
+    assert_int_equal(seen->ready[2], 1);  /* the hook held it back */
+    assert_int_equal(seen->blocks[2], seen->blocks[1]);
+    assert_int_equal(seen->ready[3], 2);  /* and then it went through */
+    assert_int_equal(rd.bad, 0);
+    /* Nothing silent: written = delivered + dropped, and the drops are
+     * what the first chunk could not hold (the thread record took one
+     * slot) plus at most 1024 until the retry after the hook was lifted. */
+    assert_int_equal(rd.counts + c.records_unringed, seen->written);
+    assert_true(c.records_unringed >= 6010 - (CB_RING_CHUNK - 1));
+    assert_true(c.records_unringed <= 6010 - (CB_RING_CHUNK - 1) + 1024);
+    munmap(seen, sizeof *seen);
+}
+
 struct unringed_ctx {
     char bus[64];
     pthread_barrier_t before, after;
@@ -926,6 +1108,8 @@ main(void)
         cmocka_unit_test(test_segment_other_layout_major_is_refused),
         cmocka_unit_test(test_segment_fork_child_gets_own_segment_and_names),
         cmocka_unit_test(test_segment_thread_exit_releases_ring_1000_threads),
+        cmocka_unit_test(test_segment_ring_is_backed_in_two_steps),
+        cmocka_unit_test(test_segment_ring_backing_failure_drops_and_counts),
         cmocka_unit_test(test_segment_threads_beyond_rings_are_counted_not_silent),
         cmocka_unit_test(test_segment_full_name_table_yields_unknown_and_counts),
     };

@@ -167,6 +167,17 @@ void cb_close(void);
  * code that switched it off. */
 int cb_state(void);
 
+/* Claims the calling thread's ring now and backs all of it with memory.
+ * Optional: a thread's first record claims its ring, with only its first
+ * CB_RING_CHUNK slots backed (so a thread that writes a few records costs
+ * 256 KiB of /dev/shm, not the whole ring), and the record that first
+ * needs more backs the rest -- a one-time fallocate of a few MiB. Call
+ * this first in a thread whose later records must make no system call at
+ * all (before a seccomp sandbox, or a latency-critical loop). Returns 0,
+ * or a negative code (the thread's records are then dropped and
+ * counted, as they would have been). */
+int cb_thread_prepare(void);
+
 /* Returns the name id of `name` in this process's segment, interning it on
  * first sight; 0 when instrumentation is off. A full table yields the id of
  * "?", and the loss is counted in the segment header. */
@@ -287,12 +298,17 @@ struct cb__thread {
     struct cb_record *slots;
     uint64_t head;                /* next record number to write */
     uint64_t mask;
-    uint32_t fast;                /* 1: ring claimed and the clock is the TSC */
+    /* The inline paths may write record n while (int64_t)(istop - n) > 0:
+     * the ring is claimed, its slot is backed, and the clock is the TSC.
+     * The library's own limit is stop (no clock condition). */
+    uint64_t istop;
+    uint64_t stop;
     uint32_t ring_idx;
     uint32_t tid;
     uint32_t depth;               /* in-flight depth (mirror of ring's) */
     uint32_t unringed;            /* 1: no ring was free */
     uint32_t retry;               /* records dropped since last retry */
+    uint32_t grow_failed;         /* 1: the ring's rest could not be backed */
     uint64_t pushes;              /* mirror of ring->pushes */
     struct cb_call *top;          /* innermost monitored call */
     struct cb_step *step;         /* innermost progress step */
@@ -328,12 +344,13 @@ void cb__metric_d(int kind, uint32_t name_id, double v, const char *labels);
 
 /* ------------------------------------------------------------------------
  * Inline fast paths. Once a thread has its ring and the clock is the TSC
- * (cb__thr.fast), a metric without labels and a monitored call with up to
- * two numeric parameters are written by the code below, compiled into the
- * caller: a TLS load, a clock read and stores into the thread's own slot,
- * with no call into the library. Everything else -- the thread's first
- * record, strings, labels, failures, CB_TRACK_PERFORMANCE, another clock
- * -- takes the out-of-line functions, which write the same records. The
+ * (cb__inline_room), a metric without labels and a monitored call with up
+ * to two numeric parameters are written by the code below, compiled into
+ * the caller: two TLS loads, a clock read and stores into the thread's own
+ * slot, with no call into the library. Everything else -- the thread's
+ * first record, the record that needs the rest of its ring backed,
+ * strings, labels, failures, CB_TRACK_PERFORMANCE, another clock -- takes
+ * the out-of-line functions, which write the same records. The
  * ring protocol these stores follow is described in bus/src/ring.c. The
  * atomics are the compiler's (relaxed and release stores are plain moves
  * on x86-64), so a program needs no other header than this one.
@@ -396,6 +413,13 @@ cb__w3(uint32_t status, size_t len)
            (uint64_t)status << 32 | (uint64_t)len << 48;
 }
 
+/* 1 when the inline path may write the thread's next record. */
+CB__ALWAYS_INLINE int
+cb__inline_room(const struct cb__thread *t)
+{
+    return (int64_t)(t->istop - t->head) > 0;
+}
+
 #if CB__INLINE
 CB__ALWAYS_INLINE void
 cb__metric_put(uint32_t kind, uint32_t name_id, uint64_t bits)
@@ -413,7 +437,7 @@ CB__ALWAYS_INLINE void
 cb__metric_i_inline(uint32_t kind, uint32_t name_id, int64_t v)
 {
 #if CB__INLINE
-    if (__builtin_expect(cb__thr.fast != 0, 1)) {
+    if (__builtin_expect(cb__inline_room(&cb__thr), 1)) {
         cb__metric_put(kind, name_id, (uint64_t)v);
         return;
     }
@@ -425,7 +449,7 @@ CB__ALWAYS_INLINE void
 cb__metric_d_inline(uint32_t kind, uint32_t name_id, double v)
 {
 #if CB__INLINE
-    if (__builtin_expect(cb__thr.fast != 0, 1)) {
+    if (__builtin_expect(cb__inline_room(&cb__thr), 1)) {
         union { double d; uint64_t u; } bits = {v};
         cb__metric_put(kind, name_id, bits.u);
         return;
@@ -480,7 +504,7 @@ cb__call_begin_inline(struct cb_call *c, uint32_t *site, const char *func,
     uint32_t id;
 
     if (__builtin_expect(perf == NULL && cb__params_inline(p, np) &&
-                             t->fast != 0 &&
+                             cb__inline_room(t) &&
                              (id = __atomic_load_n(site, __ATOMIC_RELAXED)) != 0,
                          1)) {
         /* Fields as put_tag() lays them out: tag (4 bytes), value (8). */
@@ -515,8 +539,10 @@ cb__call_end_inline(struct cb_call *c)
     struct cb__thread *t = &cb__thr;
 
     /* Not if cb_fail() marked the call, nor if the thread lost its ring
-     * (fork) since the call began. */
-    if (__builtin_expect(c->flags == CB__CALL_FAST && t->fast != 0, 1)) {
+     * (fork) or reached the end of its ring's backed part since the call
+     * began. */
+    if (__builtin_expect(c->flags == CB__CALL_FAST && cb__inline_room(t),
+                         1)) {
         uint64_t t1 = CB__TICKS(), d[3];
         t->top = c->parent;
         cb__inflight_pop(t);
@@ -569,6 +595,10 @@ static inline void cb_close(void)
 {
 }
 static inline int cb_state(void)
+{
+    return CB_EDISABLED;
+}
+static inline int cb_thread_prepare(void)
 {
     return CB_EDISABLED;
 }

@@ -61,6 +61,9 @@ extern "C" {
 #define CB_PROGRAM_MAX      64u
 #define CB_BUS_NAME_MAX     48u
 #define CB_INFLIGHT_MAX     14u
+/* Slots of a ring the producer backs with memory when a thread claims it;
+ * the rest is backed when the thread first needs it (ready = 2). */
+#define CB_RING_CHUNK       4096u
 #define CB_THREAD_NAME_MAX  16u
 
 /* Limits a reader enforces on a header before trusting it. They bound what
@@ -220,7 +223,8 @@ _Static_assert(sizeof(struct cb_inflight_frame) == 16, "frame ABI");
 struct cb_ring_header {
     /* claim line */
     _Alignas(CB_CACHELINE) uint32_t owner_tid; /* 0: free */
-    uint32_t ready;          /* 1 once the slots are allocated */
+    uint32_t ready;          /* 0, or 1 once the first CB_RING_CHUNK slots
+                              * are allocated, 2 once all are */
     uint64_t claims;         /* how many threads have owned it */
     uint64_t base;           /* first record number ever written */
     char thread_name[CB_THREAD_NAME_MAX];
@@ -292,7 +296,8 @@ struct cb_seg_header {
     uint32_t rings_hwm;      /* rings ever claimed: [0, hwm) */
     uint32_t _pad2;
     uint64_t threads_unringed;  /* threads that found no free ring */
-    uint64_t records_unringed;  /* records those threads could not write */
+    uint64_t records_unringed;  /* records dropped: no free ring, or no
+                                 * memory to back the rest of a ring */
     uint64_t sessions;          /* sessions begun */
     /* second calibration pair, taken at exit (0 until then): with it a
      * reader converts an exited producer's ticks over its whole life. */
