@@ -32,7 +32,8 @@
 #define STATUS_INTERVAL_NS 100000000u
 #define RING_BATCH         4096u
 #define REFUSED_MAX        64u
-#define WAIT_STEP_MAX_MS   8u
+#define WAIT_STEP_MIN_US   250u
+#define WAIT_STEP_MAX_US   8000u
 #define CREATE_GRACE_NS    2000000000u
 
 struct prod {
@@ -73,7 +74,7 @@ struct cb_bus {
     char status_name[96];
     char sink[CB_PROGRAM_MAX];
     int opened;                /* the first scan is done */
-    uint32_t wait_step_ms;     /* cb_bus_wait's current nap */
+    uint32_t wait_step_us;     /* cb_bus_wait's current nap */
 };
 
 const char *
@@ -503,7 +504,7 @@ cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
         return err;
     }
     b->opened = 1;
-    b->wait_step_ms = 1;
+    b->wait_step_us = 1000;
     *out = b;
     return 0;
 }
@@ -750,45 +751,77 @@ done:
     return total;
 }
 
+/* How much of its ring the fullest cursor has yet to read, in 64ths;
+ * -1 when nothing at all waits (no lag, no new ring). */
+static int
+bus_backlog(struct cb_bus *b)
+{
+    int most = -1;
+
+    for (size_t i = 0; i < b->nprods; i++) {
+        struct prod *p = &b->prods[i];
+        uint64_t cap = cb__seg_ring_records(p->seg);
+        if (cb_segment_rings(p->seg) > p->ncur && most < 0)
+            most = 0;
+        for (uint32_t r = 0; r < p->ncur; r++) {
+            uint64_t lag = cb_cursor_lag(p->cur[r]);
+            int f;
+            if (lag == 0)
+                continue;
+            f = cap != 0 && lag < cap ? (int)(lag * 64 / cap) : 64;
+            if (f > most)
+                most = f;
+        }
+    }
+    return most;
+}
+
+/* Sleeps in naps until a record or a new ring waits, or timeout_ms. The
+ * nap adapts to the producers' pace, since waking is most of what an idle
+ * or lightly loaded reader costs. It doubles, up to 8 ms, while naps find
+ * nothing (an idle reader wakes about 125 times a second) and while what
+ * a nap lets pile up stays under 1/16 of a ring (a reader of a slow stream
+ * then wakes as seldom as an idle one, not once a millisecond). When a
+ * nap's backlog passes 1/8 of a ring, the next nap is scaled down so that
+ * it would pile up about 1/16 (at least 0.25 ms): a fast producer keeps
+ * most of the ring free for the stalls of a reader on a busy machine. */
 int
 cb_bus_wait(struct cb_bus *b, int timeout_ms)
 {
     uint64_t end = cb__mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    uint32_t *step = &b->wait_step_us;
+    int napped = 0;
 
     for (;;) {
-        uint64_t now;
-        for (size_t i = 0; i < b->nprods; i++) {
-            struct prod *p = &b->prods[i];
-            if (cb_segment_rings(p->seg) > p->ncur)
-                goto ready;
-            for (uint32_t r = 0; r < p->ncur; r++)
-                if (cb_cursor_lag(p->cur[r]) > 0)
-                    goto ready;
+        struct timespec ts;
+        uint64_t now, ns;
+        int backlog = bus_backlog(b);
+
+        if (backlog >= 0) {
+            if (napped && backlog < 4 && *step < WAIT_STEP_MAX_US)
+                *step *= 2;
+            else if (napped && backlog >= 8)
+                *step = *step * 4 / (uint32_t)backlog > WAIT_STEP_MIN_US
+                            ? *step * 4 / (uint32_t)backlog
+                            : WAIT_STEP_MIN_US;
+            return 1;
         }
+        if (napped && *step < WAIT_STEP_MAX_US)
+            *step *= 2; /* the last nap found nothing */
         now = cb__mono_ns();
         if (now >= end)
             return 0;
-        /* Naps grow while nothing comes (1, 2, 4 ... WAIT_STEP_MAX_MS):
-         * a reader idle for long wakes about a hundred times a second,
-         * one in a burst reacts within a millisecond. */
-        {
-            uint64_t step = (uint64_t)b->wait_step_ms * 1000000u;
-            struct timespec ts;
-            if (step > end - now)
-                step = end - now;
-            ts.tv_sec = 0;
-            ts.tv_nsec = (long)step;
-            nanosleep(&ts, NULL);
-            if (b->wait_step_ms < WAIT_STEP_MAX_MS)
-                b->wait_step_ms *= 2;
-        }
+        ns = (uint64_t)*step * 1000u;
+        if (ns > end - now)
+            ns = end - now;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)ns;
+        nanosleep(&ts, NULL);
+        napped = 1;
         cb_bus_scan(b, 0);
         if (b->npending != 0)
-            goto ready;
+            return 1;
     }
-ready:
-    b->wait_step_ms = 1;
-    return 1;
 }
 
 void

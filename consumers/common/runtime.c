@@ -37,8 +37,9 @@
 #define CHUNK      (1u << CHUNK_BITS)
 #define MAX_CHUNKS 1024u
 #define IDLE_SPINS 64
-#define SLEEP_MIN_MS 1
-#define SLEEP_MAX_MS 10
+/* Longest wait for records before the reader loop looks at its stop flag,
+ * idle exit and in-flight timer again. */
+#define WAIT_MAX_MS 10
 
 /* ========================================================================
  * Tables
@@ -794,7 +795,6 @@ static void
 reader_loop(struct cbc_rt *rt)
 {
     unsigned idle = 0;
-    uint32_t sleep_ms = SLEEP_MIN_MS;
 
     rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
     while (!rt->stop) {
@@ -817,20 +817,18 @@ reader_loop(struct cbc_rt *rt)
             rt->st.events += (uint64_t)n;
             rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
             idle = 0;
-            sleep_ms = SLEEP_MIN_MS;
             continue;
         }
         if (idle_exit_due(rt, now_ns(CLOCK_MONOTONIC)))
             break;
-        /* Adaptive waiting: a few cheap re-polls (a burst often follows),
-         * then sleeps that grow to SLEEP_MAX_MS while nothing comes. */
+        /* A few cheap re-polls (a burst often follows), then a wait. */
         if (++idle < IDLE_SPINS) {
             ck_pr_stall();
             continue;
         }
-        if (cb_bus_wait(rt->bus, (int)sleep_ms) == 0 &&
-            sleep_ms < SLEEP_MAX_MS)
-            sleep_ms++;
+        /* cb_bus_wait paces its naps to the producers; the timeout
+         * only bounds how long the stop flag and the idle exit wait. */
+        (void)cb_bus_wait(rt->bus, WAIT_MAX_MS);
         idle = 0;
     }
     /* Final pass: whatever is published now is read and handed over. */
