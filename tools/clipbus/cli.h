@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -74,7 +75,21 @@ struct sbuf {
 
 void sb_reset(struct sbuf *b);
 void sb_free(struct sbuf *b);
-void sb_add(struct sbuf *b, const char *s, size_t n);
+void sb_add_grow(struct sbuf *b, const char *s, size_t n);
+/* Appends s[0, n); the common case, room enough, is inline. */
+static inline void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (!b->failed && b->len + n < b->cap) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+    } else {
+        sb_add_grow(b, s, n);
+    }
+}
+/* Appends a decimal integer. */
+void sb_i64(struct sbuf *b, int64_t v);
 void sb_printf(struct sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s[0, n) for a terminal: printable UTF-8 as is, backslash and
@@ -82,6 +97,9 @@ void sb_printf(struct sbuf *b, const char *fmt, ...)
  * \r or \xNN, bytes that are not valid UTF-8 as \xNN. Never a newline. */
 void sb_add_escaped(struct sbuf *b, const char *s, size_t n, int quote);
 const char *sb_str(const struct sbuf *b);
+/* Length of the valid UTF-8 sequence at s (n bytes available), its code
+ * point in *cp; 0 if the bytes there are not valid UTF-8. */
+size_t cli_utf8_len(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* ---- formatting --------------------------------------------------------- */
 

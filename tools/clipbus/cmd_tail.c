@@ -166,12 +166,7 @@ print_event(struct tail_ctx *c, const struct cb_event *ev)
     now = cli_real_ns();
     sb_reset(&c->line);
     if (o->jsonl) {
-        json_t *j = tail_json(ev, now);
-        char *s = json_dumps(j, JSON_COMPACT);
-        if (s != NULL)
-            sb_add(&c->line, s, strlen(s));
-        free(s);
-        json_decref(j);
+        tail_jsonl(&c->line, ev, now);
     } else {
         tail_line(&c->line, ev, now, o->utc);
     }

@@ -64,7 +64,7 @@ sb_free(struct sbuf *b)
 }
 
 void
-sb_add(struct sbuf *b, const char *s, size_t n)
+sb_add_grow(struct sbuf *b, const char *s, size_t n)
 {
     if (sb_grow(b, n) != 0)
         return;
@@ -79,15 +79,41 @@ sb_printf(struct sbuf *b, const char *fmt, ...)
     va_list ap;
     int n;
 
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || sb_grow(b, (size_t)n) != 0)
+    /* Into the room there is; only a text that does not fit is formatted
+     * a second time, after growing. */
+    if (b->failed || sb_grow(b, 64) != 0)
         return;
     va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
+    if (n < 0) {
+        b->p[b->len] = '\0';
+        return;
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        if (sb_grow(b, (size_t)n) != 0) {
+            b->p[b->len] = '\0';
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
+}
+
+void
+sb_i64(struct sbuf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    sb_add(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 const char *
@@ -98,8 +124,8 @@ sb_str(const struct sbuf *b)
 
 /* Length of the valid UTF-8 sequence at s[0, n), or 0 if it is not one
  * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t
-utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
+size_t
+cli_utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
 {
     uint32_t c = s[0], min;
     size_t len;
@@ -138,7 +164,7 @@ sb_add_escaped(struct sbuf *b, const char *s, size_t n, int quote)
 
     while (i < n) {
         uint32_t cp;
-        size_t l = utf8_len(u + i, n - i, &cp);
+        size_t l = cli_utf8_len(u + i, n - i, &cp);
         if (l == 0) {
             sb_printf(b, "\\x%02x", u[i]);
             i++;
@@ -206,29 +232,41 @@ fmt_bytes(char *buf, size_t len, uint64_t bytes)
     return buf;
 }
 
+/* The date and zone parts of the last second formatted, per clock: a
+ * stream of records mostly stays within one second. The tool is single
+ * threaded. */
+struct time_cache {
+    time_t t;
+    int valid;
+    char base[32], zone[8];
+};
+
 char *
 fmt_time(char *buf, size_t len, uint64_t wall_ns, int utc)
 {
+    static struct time_cache cache[2];
+    struct time_cache *c = &cache[utc != 0];
     time_t t = (time_t)(wall_ns / 1000000000u);
     unsigned ms = (unsigned)(wall_ns % 1000000000u / 1000000u);
-    struct tm tm;
-    char base[32], zone[8];
 
-    if ((utc ? gmtime_r(&t, &tm) : localtime_r(&t, &tm)) == NULL) {
-        snprintf(buf, len, "@%llu", (unsigned long long)wall_ns);
-        return buf;
+    if (!c->valid || c->t != t) {
+        struct tm tm;
+        c->valid = 0;
+        if ((utc ? gmtime_r(&t, &tm) : localtime_r(&t, &tm)) == NULL) {
+            snprintf(buf, len, "@%llu", (unsigned long long)wall_ns);
+            return buf;
+        }
+        strftime(c->base, sizeof c->base, "%Y-%m-%dT%H:%M:%S", &tm);
+        /* %z gives "+0200"; ISO 8601 extended format wants "+02:00". */
+        strftime(c->zone, sizeof c->zone, "%z", &tm);
+        if (strlen(c->zone) == 5) {
+            memmove(c->zone + 4, c->zone + 3, 3);
+            c->zone[3] = ':';
+        }
+        c->t = t;
+        c->valid = 1;
     }
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (utc) {
-        snprintf(buf, len, "%s.%03uZ", base, ms);
-        return buf;
-    }
-    /* %z gives "+0200"; ISO 8601 extended format wants "+02:00". */
-    strftime(zone, sizeof zone, "%z", &tm);
-    if (strlen(zone) == 5)
-        snprintf(buf, len, "%s.%03u%.3s:%.2s", base, ms, zone, zone + 3);
-    else
-        snprintf(buf, len, "%s.%03u%s", base, ms, zone);
+    snprintf(buf, len, "%s.%03u%s", c->base, ms, utc ? "Z" : c->zone);
     return buf;
 }
 
@@ -245,9 +283,21 @@ cli_json_text(const char *s, size_t n)
 
     if (s == NULL)
         return json_null();
+    /* The common case, valid UTF-8: one pass to check it, no copy, and
+     * jansson need not check it again. */
     while (i < n) {
         uint32_t cp;
-        size_t l = utf8_len(u + i, n - i, &cp);
+        size_t l = u[i] < 0x80 ? 1 : cli_utf8_len(u + i, n - i, &cp);
+        if (l == 0)
+            break;
+        i += l;
+    }
+    if (i == n)
+        return json_stringn_nocheck(s, n);
+    i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t l = cli_utf8_len(u + i, n - i, &cp);
         if (l == 0) {
             sb_add(&b, "\xef\xbf\xbd", 3); /* U+FFFD */
             i++;

@@ -44,7 +44,8 @@ unsigned tail_kind_mask(const char *list, char *bad, size_t bad_len);
 void tail_line(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns,
                int utc);
 
-/* One event as a JSON object (caller owns it). */
-json_t *tail_json(const struct cb_event *ev, uint64_t now_ns);
+/* One event as a JSON object on one line (docs/tail-jsonl.md) appended
+ * to b. now_ns as for tail_line(). */
+void tail_jsonl(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns);
 
 #endif /* CLIPBUS_TOOL_TAIL_H */
