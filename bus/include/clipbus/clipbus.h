@@ -5,7 +5,10 @@
  * fixed-size record into its thread's ring in the process's shared-memory
  * segment; consumer processes read them. The promise: emitting a record
  * makes no system call, takes no lock, allocates nothing and never reads a
- * consumer's state, whether zero or five consumers are attached.
+ * consumer's state, whether zero or five consumers are attached. The
+ * exceptions are a thread's set-up: its first record claims and backs the
+ * start of its ring, and the record that first needs the rest backs it
+ * (cb_thread_prepare() does both up front).
  *
  *   int fetch_page(const char *channel, int page)
  *   {
