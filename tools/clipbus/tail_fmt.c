@@ -621,20 +621,26 @@ js_map_write(struct sbuf *b, const struct js_map *m)
     sb_add(b, "}", 1);
 }
 
+/* Empties m, keeping its buffers for the next entry. */
 static void
-js_map_free(struct js_map *m)
+js_map_reset(struct js_map *m)
 {
-    sb_free(&m->keys);
-    sb_free(&m->vals);
+    sb_reset(&m->keys);
+    sb_reset(&m->vals);
+    m->n = 0;
 }
 
 /* "k=v,k2=v2" as {"k": "v", "k2": "v2"}; a word without '=' maps to "". */
 static void
 js_labels(struct sbuf *b, const char *s, size_t n)
 {
-    struct js_map m = {0};
-    struct sbuf v = {0};
+    /* Static: the buffers are reused from one record to the next (the
+     * tool is single threaded), and the map's arrays are not cleared. */
+    static struct js_map m;
+    static struct sbuf v;
     size_t i = 0;
+
+    js_map_reset(&m);
 
     while (i < n) {
         size_t end = i, eq;
@@ -651,8 +657,6 @@ js_labels(struct sbuf *b, const char *s, size_t n)
         i = end + 1;
     }
     js_map_write(b, &m);
-    js_map_free(&m);
-    sb_free(&v);
 }
 
 static void
@@ -711,7 +715,7 @@ jf_set(struct js_fields *jf, int which, const struct sbuf *val)
 static void
 jf_gather(struct js_fields *jf, const struct cb_entry *e)
 {
-    struct sbuf v = {0};
+    static struct sbuf v;
     struct cb_field f;
     size_t off = 0, len;
     const char *s;
@@ -775,7 +779,6 @@ jf_gather(struct js_fields *jf, const struct cb_entry *e)
         }
     }
     jf->malformed = rc < 0;
-    sb_free(&v);
 }
 
 static void
@@ -817,8 +820,17 @@ js_entry(struct sbuf *b, int *first, const struct cb_entry *e,
     static const char *const key[] = {"error", "perf", "labels",
                                       "labels_text"};
     const struct cb_record *h = &e->head;
-    struct js_fields jf = {0};
+    /* Static for its buffers, as in js_labels; reset field by field. */
+    static struct js_fields jf;
 
+    js_map_reset(&jf.params);
+    sb_reset(&jf.tail);
+    jf.text = NULL;
+    jf.text_len = 0;
+    jf.has_text = jf.has_tid = jf.malformed = 0;
+    jf.tid = 0;
+    memset(jf.set, 0, sizeof jf.set);
+    jf.norder = 0;
     jf_gather(&jf, e);
     js_key(b, first, "ring");
     js_i64(b, e->ring);
@@ -892,8 +904,6 @@ js_entry(struct sbuf *b, int *first, const struct cb_entry *e,
         js_key(b, first, "malformed");
         sb_add(b, "true", 4);
     }
-    js_map_free(&jf.params);
-    sb_free(&jf.tail);
 }
 
 void
