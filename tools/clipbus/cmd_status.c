@@ -447,7 +447,7 @@ print_producer(struct sbuf *b, const json_t *p)
     sb_reset(b);
     sb_printf(b,
               "  no ring   %llu threads found no free ring, %llu records "
-              "dropped",
+              "dropped (no ring, or no memory in the shm directory)",
               (unsigned long long)ju(p, "threads_unringed"),
               (unsigned long long)ju(p, "records_unringed"));
     cli_out_line(b->p, b->len);
