@@ -837,15 +837,20 @@ backing_visit(void *arg, const struct cb_entry *e)
     r->counts++;
 }
 
-static void
-backing_run(int fail, struct backing_seen *seen, struct backing_read *rd,
-            struct cb_segment_counters *c)
+/* Runs backing_producer in a child; returns what it saw (MAP_SHARED:
+ * the caller unmaps it) and fills *rd and *c from its segment. */
+static struct backing_seen *
+backing_run(int fail, struct backing_read *rd, struct cb_segment_counters *c)
 {
+    struct backing_seen *seen =
+        mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     struct backing_ctx b = {.fail = fail, .seen = seen};
     struct cb_segment *seg;
     char shm[128], err[1024], st_s[64];
     int status;
 
+    assert_true(seen != MAP_FAILED);
     cbt_bus(b.bus, sizeof b.bus, fail ? "backfail" : "backing");
     memset(seen, 0, sizeof *seen);
     assert_int_equal(cbt_run(backing_producer, &b, CHILD_MS, &status, err,
@@ -859,6 +864,7 @@ backing_run(int fail, struct backing_seen *seen, struct backing_read *rd,
     read_all(seg, 1, backing_visit, rd); /* and nothing lost in the ring */
     cb_segment_detach(seg);
     cbt_unlink_bus(b.bus);
+    return seen;
 }
 
 /* A thread's ring is backed in two steps: its first CB_RING_CHUNK slots
@@ -866,18 +872,15 @@ backing_run(int fail, struct backing_seen *seen, struct backing_read *rd,
 static void
 test_segment_ring_is_backed_in_two_steps(void **state)
 {
-    struct backing_seen *seen =
-        mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE,
-             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     struct backing_read rd = {0};
     struct cb_segment_counters c;
     const long long chunk_blocks = CB_RING_CHUNK * CB_RECORD_SIZE / 512;
     const long long rest_blocks = (65536 - CB_RING_CHUNK) * CB_RECORD_SIZE /
                                   512;
+    struct backing_seen *seen;
 
     (void)state;
-    assert_true(seen != MAP_FAILED);
-    backing_run(0, seen, &rd, &c);
+    seen = backing_run(0, &rd, &c);
     /* 10 and 3010 records: the first chunk only, the same blocks. */
     assert_int_equal(seen->ready[0], 1);
     assert_int_equal(seen->ready[1], 1);
@@ -900,15 +903,12 @@ test_segment_ring_is_backed_in_two_steps(void **state)
 static void
 test_segment_ring_backing_failure_drops_and_counts(void **state)
 {
-    struct backing_seen *seen =
-        mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE,
-             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     struct backing_read rd = {0};
     struct cb_segment_counters c;
+    struct backing_seen *seen;
 
     (void)state;
-    assert_true(seen != MAP_FAILED);
-    backing_run(1, seen, &rd, &c);
+    seen = backing_run(1, &rd, &c);
     assert_int_equal(seen->ready[2], 1);  /* the hook held it back */
     assert_int_equal(seen->blocks[2], seen->blocks[1]);
     assert_int_equal(seen->ready[3], 2);  /* and then it went through */
