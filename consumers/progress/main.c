@@ -22,6 +22,7 @@
 
 #include <clipbus/clipbus.h>
 
+#include "cli.h"
 #include "config.h"
 #include "progress.h"
 
@@ -163,6 +164,12 @@ parse_one(struct cli *c, int opt, const char *arg)
     }
 }
 
+static int
+parse_one_cb(void *c, int opt, const char *arg)
+{
+    return parse_one(c, opt, arg);
+}
+
 /* Returns 0 to run, 1 after --help, 2 on a bad command line. */
 static int
 parse_cli(int argc, char **argv, struct cli *c)
@@ -181,32 +188,11 @@ parse_cli(int argc, char **argv, struct cli *c)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int opt;
 
     memset(c, 0, sizeof *c);
     c->color = -1;
     c->from = -1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-        if (opt == 'h') {
-            usage(stdout);
-            return 1;
-        }
-        if (opt == '?' || opt == ':') {
-            fprintf(stderr, PROG ": %s '%s'; see " PROG " --help\n",
-                    opt == ':' ? "missing value for" : "unknown option",
-                    argv[optind - 1]);
-            return 2;
-        }
-        if (parse_one(c, opt, optarg) < 0)
-            return 2;
-    }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'; see " PROG
-                             " --help\n", argv[optind]);
-        return 2;
-    }
-    return 0;
+    return cbc_cli_parse(PROG, argc, argv, "h", lo, usage, parse_one_cb, c);
 }
 
 /* ---- the sink ----------------------------------------------------------- */

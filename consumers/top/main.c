@@ -23,6 +23,7 @@
 #include <clipbus/clipbus.h>
 #include <clipbus/reader.h>
 
+#include "cli.h"
 #include "config.h"
 #include "top.h"
 
@@ -145,6 +146,12 @@ parse_one(struct cli *c, int opt, const char *arg)
     }
 }
 
+static int
+parse_one_cb(void *c, int opt, const char *arg)
+{
+    return parse_one(c, opt, arg);
+}
+
 /* 0: run; 1: --help shown; 2: bad command line. */
 static int
 parse_cli(int argc, char **argv, struct cli *c)
@@ -157,30 +164,15 @@ parse_cli(int argc, char **argv, struct cli *c)
         {"bus", 1, NULL, 'B'}, {"config", 1, NULL, 'C'},
         {"from", 1, NULL, 'F'}, {"help", 0, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    int opt;
+    int rc;
+
     memset(c, 0, sizeof *c);
     c->color = -1;
     c->from = -1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":d:bn:h", lo, NULL)) != -1) {
-        if (opt == 'h') {
-            usage(stdout);
-            return 1;
-        }
-        if (opt == '?' || opt == ':') {
-            fprintf(stderr, TOP_PROG ": %s '%s'; see " TOP_PROG " --help\n",
-                    opt == ':' ? "missing value for" : "unknown option",
-                    argv[optind - 1]);
-            return 2;
-        }
-        if (parse_one(c, opt, optarg) < 0)
-            return 2;
-    }
-    if (optind < argc) {
-        fprintf(stderr, TOP_PROG ": unexpected argument '%s'; see " TOP_PROG
-                                 " --help\n", argv[optind]);
-        return 2;
-    }
+    rc = cbc_cli_parse(TOP_PROG, argc, argv, "d:bn:h", lo, usage,
+                       parse_one_cb, c);
+    if (rc != 0)
+        return rc;
     if (c->json && !c->once && !c->batch) {
         fprintf(stderr, TOP_PROG ": --json needs --once or -b\n");
         return 2;
