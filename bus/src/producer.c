@@ -483,13 +483,20 @@ cb_thread_prepare(void)
     struct cb__thread *t = &cb__thr;
     int err;
 
-    if (!thread_ready(t) && t->ring == NULL) {
+    /* Not through thread_ready(): that path counts the record it could
+     * not write, and here there is none. */
+    if (t->ring == NULL) {
         err = cb_state();
-        return err != 0 ? err : -EAGAIN; /* no free ring */
+        if (err == 0)
+            err = cb__thread_attach(t); /* opens the segment if need be */
+        if (err != 0)
+            return err;
     }
     err = ring_grow(t);
-    if (err == 0)
+    if (err == 0) {
+        t->grow_failed = 0;
         thread_set_stop(t);
+    }
     return err;
 }
 
@@ -848,8 +855,8 @@ cb__call_end(struct cb_call *c)
     if (CB_UNLIKELY(t->ring == NULL)) /* the segment went away (fork) */
         return;
     inflight_pop(t);
-    if (CB_UNLIKELY(!thread_room(t)) && !thread_ready_slow(t))
-        return; /* counted */
+    if (!thread_ready(t))
+        return; /* no room in the ring: counted */
     if (CB_UNLIKELY(c->perf_site != NULL))
         perf_site_note(c->perf_site, t1 - c->t0);
     if (CB_UNLIKELY((c->flags & (CALL_FAIL | CALL_PERF)) != 0 ||

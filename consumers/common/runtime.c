@@ -38,8 +38,12 @@
 #define MAX_CHUNKS 1024u
 #define IDLE_SPINS 64
 /* Longest wait for records before the reader loop looks at its stop flag,
- * idle exit and in-flight timer again. */
-#define WAIT_MAX_MS 10
+ * idle exit and in-flight timer again (shorter if in-flight snapshots are
+ * due more often): a stop or idle exit takes effect within that. */
+#define WAIT_MAX_MS 50
+/* The worker's naps while no batch waits (worker_main). */
+#define WORKER_NAP_MIN_US 1000u
+#define WORKER_NAP_MAX_US 16000u
 
 /* ========================================================================
  * Tables
@@ -799,7 +803,9 @@ reader_loop(struct cbc_rt *rt)
     rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
     while (!rt->stop) {
         long n;
-        if (inotify_changed(rt))
+        /* Not on the cheap re-polls below: the inotify read is a
+         * system call, and a new segment can wait for the next turn. */
+        if (idle == 0 && inotify_changed(rt))
             cb_bus_scan(rt->bus, 1);
         report_handoff_loss(rt);
         update_sink_text(rt);
@@ -828,7 +834,10 @@ reader_loop(struct cbc_rt *rt)
         }
         /* cb_bus_wait paces its naps to the producers; the timeout
          * only bounds how long the stop flag and the idle exit wait. */
-        (void)cb_bus_wait(rt->bus, WAIT_MAX_MS);
+        (void)cb_bus_wait(rt->bus, rt->opts.inflight_ms != 0 &&
+                                           rt->opts.inflight_ms < WAIT_MAX_MS
+                                       ? (int)rt->opts.inflight_ms
+                                       : WAIT_MAX_MS);
         idle = 0;
     }
     /* Final pass: whatever is published now is read and handed over. */
@@ -875,6 +884,7 @@ worker_main(void *arg)
 {
     struct cbc_rt *rt = arg;
     uint64_t last_tick = 0, tick_ns = (uint64_t)rt->opts.tick_ms * 1000000u;
+    uint32_t nap_us = WORKER_NAP_MIN_US;
     int status = 0;
 
     /* start() runs here, in the thread that will deliver every event (so
@@ -895,6 +905,7 @@ worker_main(void *arg)
             deliver(rt, b);
             if (!ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b))
                 abort();
+            nap_us = WORKER_NAP_MIN_US;
         } else if (ck_pr_load_int(&rt->reader_done)) {
             /* The reader enqueued its last batch before setting done
              * (ck_pr store after the ring's fence): one more look. */
@@ -904,10 +915,20 @@ worker_main(void *arg)
             ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b);
             continue;
         } else {
-            /* Idle: 2 ms naps keep the tick on time at a few hundred
-             * wake-ups a second. */
-            struct timespec ts = {0, 2000000};
+            /* Idle: naps from 1 ms that double up to 16 ms while nothing
+             * comes, never past the next tick. The reader's own naps
+             * already pace the batches; this only bounds how late the
+             * worker picks one up. */
+            uint64_t due = tick_ns - (now_ns(CLOCK_MONOTONIC) - last_tick);
+            uint64_t ns = (uint64_t)nap_us * 1000u;
+            struct timespec ts;
+            if (rt->sink.tick != NULL && (int64_t)due > 0 && due < ns)
+                ns = due;
+            ts.tv_sec = 0;
+            ts.tv_nsec = (long)ns;
             nanosleep(&ts, NULL);
+            if (nap_us < WORKER_NAP_MAX_US)
+                nap_us *= 2;
         }
         now = now_ns(CLOCK_MONOTONIC);
         if (rt->sink.tick != NULL && now - last_tick >= tick_ns) {
