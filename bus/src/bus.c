@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,11 @@
 #define STATUS_INTERVAL_NS 100000000u
 #define RING_BATCH         4096u
 #define REFUSED_MAX        64u
-#define WAIT_STEP_MIN_US   250u
+#define WAIT_STEP_START_US 1000u
 #define WAIT_STEP_MAX_US   8000u
 #define CREATE_GRACE_NS    2000000000u
+/* While a segment is being created, scans come this often instead. */
+#define RESCAN_SOON_NS     250000u
 
 struct prod {
     struct cb_segment *seg;
@@ -68,6 +71,7 @@ struct cb_bus {
     char pending_why[REFUSED_MAX][300];
     size_t npending;
     uint64_t last_scan_ns, last_status_ns;
+    int rescan_soon;           /* a segment was being created */
     uint64_t rate_mark_ns, rate_mark_delivered;
     struct cb_bus_stats st;
     struct cb_status_header *status;
@@ -410,19 +414,25 @@ add_prod(struct cb_bus *b, struct cb_segment *seg)
  * refused; an older one, or one with some bytes but less than a header,
  * is truncated for real. */
 static int
-being_created(const char *name)
+young_file(const char *name, int empty_only)
 {
     char path[300];
     struct stat st;
     struct timespec now;
 
     snprintf(path, sizeof path, "%s%s", CB_SHM_DIR, name);
-    if (stat(path, &st) != 0 || st.st_size != 0)
+    if (stat(path, &st) != 0 || (empty_only && st.st_size != 0))
         return 0;
     clock_gettime(CLOCK_REALTIME, &now);
     return (uint64_t)(now.tv_sec - st.st_ctim.tv_sec) * 1000000000u +
                (uint64_t)(now.tv_nsec - st.st_ctim.tv_nsec) <
            CREATE_GRACE_NS;
+}
+
+static int
+being_created(const char *name)
+{
+    return young_file(name, 1);
 }
 
 static int
@@ -437,8 +447,16 @@ scan_one(void *arg, int kind, const char *name)
         return 0;
     err = cb_segment_attach(name, b->opts.allow_foreign, &seg, why,
                             sizeof why);
-    if (err == CB_EBADSEG && being_created(name))
-        return 0; /* between shm_open and ftruncate: look again soon */
+    if ((err == CB_EBADSEG && being_created(name)) ||
+        (err == CB_ENOTREADY && young_file(name, 0))) {
+        /* Between shm_open and the header's magic (a fraction of a
+         * millisecond): look again soon, not in 100 ms -- at 8 M
+         * records/s a 100 ms delay is more than a ring. Only while the
+         * file is young: a producer that died there is looked at at
+         * the usual pace. */
+        b->rescan_soon = 1;
+        return 0;
+    }
     if (err == CB_EBADSEG || err == CB_EVERSION || err == CB_EFOREIGN) {
         refuse(b, name, why); /* the segment itself is wrong: said once */
         return 0;
@@ -457,9 +475,11 @@ cb_bus_scan(struct cb_bus *b, int force)
     uint64_t now = cb__mono_ns();
     int err;
 
-    if (!force && now - b->last_scan_ns < SCAN_INTERVAL_NS)
+    if (!force && now - b->last_scan_ns < (b->rescan_soon ? RESCAN_SOON_NS
+                                                          : SCAN_INTERVAL_NS))
         return (int)b->nprods;
     b->last_scan_ns = now;
+    b->rescan_soon = 0; /* set again by scan_one while it still holds */
     err = cb_shm_list(b->name, scan_one, b);
     if (err < 0)
         return err;
@@ -504,7 +524,7 @@ cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
         return err;
     }
     b->opened = 1;
-    b->wait_step_us = 1000;
+    b->wait_step_us = WAIT_STEP_START_US;
     *out = b;
     return 0;
 }
@@ -752,17 +772,22 @@ done:
 }
 
 /* How much of its ring the fullest cursor has yet to read, in 64ths;
- * -1 when nothing at all waits (no lag, no new ring). */
+ * -1 when nothing at all waits. A ring not followed yet (a new producer
+ * or thread) sets *fresh. */
 static int
-bus_backlog(struct cb_bus *b)
+bus_backlog(struct cb_bus *b, int *fresh)
 {
     int most = -1;
 
+    *fresh = 0;
     for (size_t i = 0; i < b->nprods; i++) {
         struct prod *p = &b->prods[i];
         uint64_t cap = cb__seg_ring_records(p->seg);
-        if (cb_segment_rings(p->seg) > p->ncur && most < 0)
-            most = 0;
+        if (cb_segment_rings(p->seg) > p->ncur) {
+            *fresh = 1;
+            if (most < 0)
+                most = 0;
+        }
         for (uint32_t r = 0; r < p->ncur; r++) {
             uint64_t lag = cb_cursor_lag(p->cur[r]);
             int f;
@@ -777,33 +802,38 @@ bus_backlog(struct cb_bus *b)
 }
 
 /* Sleeps in naps until a record or a new ring waits, or timeout_ms. The
- * nap adapts to the producers' pace, since waking is most of what an idle
- * or lightly loaded reader costs. It doubles, up to 8 ms, while naps find
- * nothing (an idle reader wakes about 125 times a second) and while what
- * a nap lets pile up stays under 1/16 of a ring (a reader of a slow stream
- * then wakes as seldom as an idle one, not once a millisecond). When a
- * nap's backlog passes 1/8 of a ring, the next nap is scaled down so that
- * it would pile up about 1/16 (at least 0.25 ms): a fast producer keeps
- * most of the ring free for the stalls of a reader on a busy machine. */
+ * nap is 1 ms, and doubles, up to 8 ms, while naps find nothing (an idle
+ * reader wakes about 125 times a second) or less than 1/64 of a ring (a
+ * reader of a slow stream -- clip-analyzer writes a few thousand records
+ * a second -- then wakes as seldom as an idle one, not once a
+ * millisecond). A nap that gathers more, or a new producer or thread,
+ * brings it back to 1 ms. Scaling naps below 1 ms for fast streams was
+ * tried and lost records at 8 M records/s on a busy 2-CPU machine, where
+ * the extra wake-ups competed with the producer and the consumer's own
+ * worker (bench/RESULTS.md, 2026-11-29). */
 int
 cb_bus_wait(struct cb_bus *b, int timeout_ms)
 {
+    return cb_bus_wait_fd(b, timeout_ms, -1);
+}
+
+int
+cb_bus_wait_fd(struct cb_bus *b, int timeout_ms, int fd)
+{
     uint64_t end = cb__mono_ns() + (uint64_t)timeout_ms * 1000000u;
     uint32_t *step = &b->wait_step_us;
-    int napped = 0;
+    int napped = 0, fresh;
 
     for (;;) {
         struct timespec ts;
         uint64_t now, ns;
-        int backlog = bus_backlog(b);
+        int backlog = bus_backlog(b, &fresh);
 
         if (backlog >= 0) {
-            if (napped && backlog < 4 && *step < WAIT_STEP_MAX_US)
-                *step *= 2;
-            else if (napped && backlog >= 8)
-                *step = *step * 4 / (uint32_t)backlog > WAIT_STEP_MIN_US
-                            ? *step * 4 / (uint32_t)backlog
-                            : WAIT_STEP_MIN_US;
+            if (fresh || (napped && backlog >= 1))
+                *step = WAIT_STEP_START_US; /* a new writer, or a fast one */
+            else if (napped && *step < WAIT_STEP_MAX_US)
+                *step *= 2; /* a nap gathered under 1/64 of a ring */
             return 1;
         }
         if (napped && *step < WAIT_STEP_MAX_US)
@@ -811,12 +841,23 @@ cb_bus_wait(struct cb_bus *b, int timeout_ms)
         now = cb__mono_ns();
         if (now >= end)
             return 0;
-        ns = (uint64_t)*step * 1000u;
+        /* A segment being created is looked at again in a moment. */
+        ns = b->rescan_soon ? RESCAN_SOON_NS : (uint64_t)*step * 1000u;
         if (ns > end - now)
             ns = end - now;
         ts.tv_sec = 0;
         ts.tv_nsec = (long)ns;
-        nanosleep(&ts, NULL);
+        if (fd >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+                /* The caller looks at what fd says: likely a new
+                 * producer, whose pace is unknown. */
+                *step = WAIT_STEP_START_US;
+                return 1;
+            }
+        } else {
+            nanosleep(&ts, NULL);
+        }
         napped = 1;
         cb_bus_scan(b, 0);
         if (b->npending != 0)

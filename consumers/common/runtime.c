@@ -41,9 +41,8 @@
  * idle exit and in-flight timer again (shorter if in-flight snapshots are
  * due more often): a stop or idle exit takes effect within that. */
 #define WAIT_MAX_MS 50
-/* The worker's naps while no batch waits (worker_main). */
-#define WORKER_NAP_MIN_US 1000u
-#define WORKER_NAP_MAX_US 16000u
+/* The worker naps longer once no batch came for this long (worker_main). */
+#define WORKER_QUIET_NS 100000000u
 
 /* ========================================================================
  * Tables
@@ -834,10 +833,12 @@ reader_loop(struct cbc_rt *rt)
         }
         /* cb_bus_wait paces its naps to the producers; the timeout
          * only bounds how long the stop flag and the idle exit wait. */
-        (void)cb_bus_wait(rt->bus, rt->opts.inflight_ms != 0 &&
-                                           rt->opts.inflight_ms < WAIT_MAX_MS
-                                       ? (int)rt->opts.inflight_ms
-                                       : WAIT_MAX_MS);
+        (void)cb_bus_wait_fd(rt->bus,
+                             rt->opts.inflight_ms != 0 &&
+                                     rt->opts.inflight_ms < WAIT_MAX_MS
+                                 ? (int)rt->opts.inflight_ms
+                                 : WAIT_MAX_MS,
+                             rt->inotify_fd);
         idle = 0;
     }
     /* Final pass: whatever is published now is read and handed over. */
@@ -884,7 +885,7 @@ worker_main(void *arg)
 {
     struct cbc_rt *rt = arg;
     uint64_t last_tick = 0, tick_ns = (uint64_t)rt->opts.tick_ms * 1000000u;
-    uint32_t nap_us = WORKER_NAP_MIN_US;
+    uint64_t last_batch = 0;
     int status = 0;
 
     /* start() runs here, in the thread that will deliver every event (so
@@ -905,7 +906,7 @@ worker_main(void *arg)
             deliver(rt, b);
             if (!ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b))
                 abort();
-            nap_us = WORKER_NAP_MIN_US;
+            last_batch = now_ns(CLOCK_MONOTONIC);
         } else if (ck_pr_load_int(&rt->reader_done)) {
             /* The reader enqueued its last batch before setting done
              * (ck_pr store after the ring's fence): one more look. */
@@ -915,20 +916,24 @@ worker_main(void *arg)
             ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b);
             continue;
         } else {
-            /* Idle: naps from 1 ms that double up to 16 ms while nothing
-             * comes, never past the next tick. The reader's own naps
-             * already pace the batches; this only bounds how late the
-             * worker picks one up. */
-            uint64_t due = tick_ns - (now_ns(CLOCK_MONOTONIC) - last_tick);
-            uint64_t ns = (uint64_t)nap_us * 1000u;
+            /* Idle: 2 ms naps while batches came in the last 100 ms, then
+             * 8 ms (never past the next tick): an idle consumer's worker
+             * wakes 125 times a second, and a burst after a quiet spell
+             * waits at most 8 ms, which the hand-off's 64 batches absorb
+             * at 8 M records/s. Naps growing to 16 ms under load lost
+             * records in the hand-off, and so, once in 8 trials, did
+             * sleeping until the reader signalled an eventfd
+             * (bench/RESULTS.md, 2026-11-29). */
+            uint64_t t = now_ns(CLOCK_MONOTONIC);
+            uint64_t ns = t - last_batch >= WORKER_QUIET_NS ? 8000000u
+                                                            : 2000000u;
+            uint64_t due = tick_ns - (t - last_tick);
             struct timespec ts;
             if (rt->sink.tick != NULL && (int64_t)due > 0 && due < ns)
                 ns = due;
             ts.tv_sec = 0;
             ts.tv_nsec = (long)ns;
             nanosleep(&ts, NULL);
-            if (nap_us < WORKER_NAP_MAX_US)
-                nap_us *= 2;
         }
         now = now_ns(CLOCK_MONOTONIC);
         if (rt->sink.tick != NULL && now - last_tick >= tick_ns) {
