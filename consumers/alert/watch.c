@@ -396,6 +396,16 @@ cba_watch_run(const struct cba_watch_opts *o)
     }
     w.state_dir = o->state ? o->state : w.cfg->alert.state_dir;
     w.bus = o->bus ? o->bus : w.cfg->bus.name;
+    /* The bus the runtime will read (CLIPBUS_BUS, else "default", when
+     * none is given): the losses watched are those of its readers only,
+     * never of every bus on the machine. A bad name is reported by the
+     * runtime when it opens the bus. */
+    {
+        int err;
+        const char *b = cb_bus_name_resolve(w.bus, &err);
+        if (b != NULL)
+            w.bus = b;
+    }
     if (w.cfg->alert.n_rules == 0 && !o->quiet)
         fprintf(stderr, "clipbus-alert: no rules in alert.rules: nothing "
                         "will fire (see docs/clipbus-alert.md)\n");
