@@ -81,8 +81,16 @@ tty_sane() { # after a program quit: the shell's terminal is usable again
         pgrep -f "^($TOP|$PROGRESS) " >/dev/null || break
         sleep 0.1
     done
-    tm send-keys -t s "clear; stty -a | tr ' ;' '\n\n' | grep -cx -e icanon -e echo; echo END" Enter
-    wait_for END 10 && cap | grep -qx 2
+    # The marker is printed as a line of its own ("END") but typed as
+    # E""ND, so the echoed command line cannot be mistaken for the output
+    # (it was, once, in CI: the pane was captured before stty had run).
+    tm send-keys -t s "clear; stty -a | tr ' ;' '\n\n' | grep -cx -e icanon -e echo; echo E\"\"ND" Enter
+    eventually 10 stty_report_is 2
+}
+stty_report_is() { # the pane holds the marker line and, before it, N
+    local p
+    p=$(cap)
+    grep -qx END <<<"$p" && grep -B1 -x END <<<"$p" | head -1 | grep -qx "$1"
 }
 
 # ---- a known workload: 6 functions at 40 calls/s, fn001 fails 1 in 4 ----
