@@ -7,7 +7,8 @@
 #   2. the analyzer killed mid-run (SIGKILL) fires AnalyzerDied;
 #   3. a `clipbus tail` stopped (SIGSTOP) while a producer with a tiny
 #      ring (CLIPBUS_RING_RECORDS=64) floods the bus loses records once
-#      resumed: RecordsLost fires for consumer clipbus-tail.
+#      resumed: RecordsLost fires for consumer clipbus-tail -- and does
+#      not for the same losses by a reader of another bus.
 # Env: ALERT_BIN, LOAD_BIN, SRC, ANALYZER_BIN, SERVE_BIN, GEN_BIN,
 #      CLIPBUS_BIN.
 set -u
@@ -19,6 +20,7 @@ PIDS=""
 cleanup() {
     for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
     rm -f /dev/shm/clipbus."$BUS".* /dev/shm/clipbus-r."$BUS".* 2>/dev/null
+    rm -f /dev/shm/clipbus."$BUS"_other.* /dev/shm/clipbus-r."$BUS"_other.* 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
@@ -120,7 +122,26 @@ jq -s -e '[.[] | .alerts[] | select(.labels.alertname == "AnalyzerDied")][0]
     "$T/hook.jsonl" >/dev/null || fail "AnalyzerDied labels"
 echo "ok   SIGKILL of the analyzer fires AnalyzerDied"
 
-# 3. A stopped consumer loses records of a tiny ring.
+# 3. A stopped consumer loses records of a tiny ring. First on another bus:
+#    the watcher reads its own bus's readers only, so nothing fires.
+OBUS=${BUS}_other
+CLIPBUS_BUS=$OBUS "$CLIPBUS_BIN" tail --jsonl >/dev/null 2>"$T/otail.err" &
+OTAIL=$!; PIDS="$PIDS $OTAIL"
+wait_for "ls /dev/shm/clipbus-r.$OBUS.$OTAIL" 5 ||
+    fail "clipbus tail on the other bus made no status segment"
+kill -STOP $OTAIL
+CLIPBUS_BUS=$OBUS CLIPBUS_RING_RECORDS=64 "$LOAD_BIN" --seconds 1 \
+    --period-ms 0.2 || fail "load with a 64-record ring on the other bus"
+kill -CONT $OTAIL
+wait_for "CLIPBUS_BUS=$OBUS $CLIPBUS_BIN status --json | jq -e '[.readers[]? | .lost] | add > 0'" 10 ||
+    fail "the clipbus tail on the other bus lost nothing: the check below would prove nothing"
+sleep 2 # ten polls (200 ms) and two evaluations
+[ "$(hook '.labels.alertname == "RecordsLost"')" -eq 0 ] ||
+    fail "RecordsLost fired for a consumer of another bus"
+kill -9 $OTAIL
+rm -f /dev/shm/clipbus."$OBUS".* /dev/shm/clipbus-r."$OBUS".*
+echo "ok   losses of a reader of another bus do not fire RecordsLost"
+
 "$CLIPBUS_BIN" tail --jsonl >/dev/null 2>"$T/tail.err" &
 TAIL=$!; PIDS="$PIDS $TAIL"
 wait_for "ls /dev/shm/clipbus-r.$BUS.$TAIL" 5 ||
