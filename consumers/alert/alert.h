@@ -97,7 +97,8 @@ void cba_usage(FILE *f);
 int cba_cmd_test(int argc, char **argv);
 
 struct cba_watch_opts {
-    const char *config, *bus, *state, *from;
+    const char *config, *bus, *state;
+    int from; /* CB_FROM_*, or -1 for the config's bus.from */
     uint32_t exit_idle_ms;
     int quiet;
 };

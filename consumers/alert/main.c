@@ -3,7 +3,6 @@
  * watcher is watch.c, the engine engine.c; docs/clipbus-alert.md is the
  * manual.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "alert.h"
+#include "cli.h"
 #include "config.h"
 #include "config_schema.h"
 
@@ -103,14 +103,54 @@ cmd_check(int argc, char **argv)
 /* ---- shared options ----------------------------------------------------- */
 
 struct opts {
-    const char *config, *bus, *state, *from, *until, *comment;
+    const char *cmd; /* for messages: "clipbus-alert silence" */
+    const char *config, *bus, *state, *until, *comment;
     const char *match[AL_SIL_MATCH_MAX];
     size_t n_match;
     uint64_t for_ns;
     uint32_t exit_idle_ms;
-    int quiet, json;
+    int quiet, json, from; /* from: CB_FROM_*, or -1 for the config's */
+    int first;             /* argv index of the first non-option */
 };
 
+static int
+parse_one(void *arg, int opt, const char *val)
+{
+    struct opts *o = arg;
+
+    switch (opt) {
+    case 'c': o->config = val; return 0;
+    case 'b': o->bus = val; return 0;
+    case 's': o->state = val; return 0;
+    case 'u': o->until = val; return 0;
+    case 'C': o->comment = val; return 0;
+    case 'j': o->json = 1; return 0;
+    case 'q': o->quiet = 1; return 0;
+    case 'F': return cbc_cli_from(o->cmd, val, &o->from);
+    case 'X': return cbc_cli_exit_idle(o->cmd, val, &o->exit_idle_ms);
+    case 'm':
+        if (o->n_match == AL_SIL_MATCH_MAX || strchr(val, ',') ||
+            strchr(val, '=') == NULL || val[0] == '=') {
+            fprintf(stderr, "%s: --match \"%s\": use LABEL=GLOB (no "
+                            "commas; at most %d)\n", o->cmd, val,
+                    AL_SIL_MATCH_MAX);
+            return -1;
+        }
+        o->match[o->n_match++] = val;
+        return 0;
+    case 'f':
+        if (cbc__parse_duration(val, &o->for_ns) != 0 || o->for_ns == 0) {
+            fprintf(stderr, "%s: --for \"%s\": not a duration (%s)\n",
+                    o->cmd, val, CBC_DURATION_HELP);
+            return -1;
+        }
+        return 0;
+    default: return -1;
+    }
+}
+
+/* Every command's options (each takes what it needs); the arguments left
+ * start at argv[o->first]. 0: run; 1: --help shown; 2: bad usage. */
 static int
 parse_opts(int argc, char **argv, struct opts *o, const char *cmd)
 {
@@ -129,60 +169,11 @@ parse_opts(int argc, char **argv, struct opts *o, const char *cmd)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
-    char *end;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:b:s:m:qh", longs, NULL)) != -1) {
-        switch (c) {
-        case 'c': o->config = optarg; break;
-        case 'b': o->bus = optarg; break;
-        case 's': o->state = optarg; break;
-        case 'F': o->from = optarg; break;
-        case 'u': o->until = optarg; break;
-        case 'C': o->comment = optarg; break;
-        case 'j': o->json = 1; break;
-        case 'q': o->quiet = 1; break;
-        case 'h': cba_usage(stdout); exit(0);
-        case 'm':
-            if (o->n_match == AL_SIL_MATCH_MAX || strchr(optarg, ',') ||
-                strchr(optarg, '=') == NULL || optarg[0] == '=') {
-                fprintf(stderr, "%s: --match \"%s\": use LABEL=GLOB (no "
-                                "commas; at most %d)\n", cmd, optarg,
-                        AL_SIL_MATCH_MAX);
-                return -1;
-            }
-            o->match[o->n_match++] = optarg;
-            break;
-        case 'f':
-            if (cbc__parse_duration(optarg, &o->for_ns) != 0 ||
-                o->for_ns == 0) {
-                fprintf(stderr, "%s: --for \"%s\": not a duration (%s)\n", cmd,
-                        optarg, CBC_DURATION_HELP);
-                return -1;
-            }
-            break;
-        case 'X': {
-            errno = 0;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (errno || *end || end == optarg || v > 86400000ul) {
-                fprintf(stderr, "%s: --exit-idle \"%s\": not a number of ms "
-                                "(0..86400000)\n", cmd, optarg);
-                return -1;
-            }
-            o->exit_idle_ms = (uint32_t)v;
-            break;
-        }
-        default:
-            fprintf(stderr, "Try 'clipbus-alert --help'.\n");
-            return -1;
-        }
-    }
-    if (o->from && strcmp(o->from, "oldest") && strcmp(o->from, "now")) {
-        fprintf(stderr, "%s: --from \"%s\": use oldest or now\n", cmd,
-                o->from);
-        return -1;
-    }
-    return 0;
+
+    o->cmd = cmd;
+    o->from = -1;
+    return cbc_cli_parse_args(cmd, argc, argv, "c:b:s:m:qh", longs, cba_usage,
+                              parse_one, o, &o->first);
 }
 
 /* The state directory and an open alert.db, for status and silence. */
@@ -244,11 +235,16 @@ cmd_silence(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *verb = argv[1];
+    if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
+        cba_usage(stdout);
+        return 0;
+    }
     struct opts o = {0};
-    if (parse_opts(argc - 1, argv + 1, &o, cmd) != 0)
-        return EXIT_USAGE;
-    int rest = argc - 1 - optind;
-    char **args = argv + 1 + optind;
+    int rc = parse_opts(argc - 1, argv + 1, &o, cmd);
+    if (rc != 0)
+        return rc == 1 ? 0 : EXIT_USAGE;
+    int rest = argc - 1 - o.first;
+    char **args = argv + 1 + o.first;
     if (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "expire")) {
         fprintf(stderr, "%s: unknown action \"%s\": use add, list or "
                         "expire\n", cmd, verb);
@@ -274,7 +270,7 @@ cmd_silence(int argc, char **argv)
     }
     sqlite3 *db;
     struct cbc_config *cfg;
-    int rc = open_state(&o, cmd, &db, &cfg);
+    rc = open_state(&o, cmd, &db, &cfg);
     if (rc != 0)
         return rc;
     if (!strcmp(verb, "list")) {
@@ -319,9 +315,15 @@ cmd_status(int argc, char **argv)
     struct opts o = {0};
     sqlite3 *db;
     struct cbc_config *cfg;
-    if (parse_opts(argc, argv, &o, cmd) != 0)
+    int rc = parse_opts(argc, argv, &o, cmd);
+    if (rc != 0)
+        return rc == 1 ? 0 : EXIT_USAGE;
+    if (o.first < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'; see clipbus-alert "
+                        "--help\n", cmd, argv[o.first]);
         return EXIT_USAGE;
-    int rc = open_state(&o, cmd, &db, &cfg);
+    }
+    rc = open_state(&o, cmd, &db, &cfg);
     if (rc != 0)
         return rc;
     sqlite3_stmt *st;
@@ -394,11 +396,12 @@ static int
 cmd_watch(int argc, char **argv)
 {
     struct opts o = {0};
-    if (parse_opts(argc, argv, &o, "clipbus-alert") != 0)
-        return EXIT_USAGE;
-    if (optind < argc) {
+    int rc = parse_opts(argc, argv, &o, "clipbus-alert");
+    if (rc != 0)
+        return rc == 1 ? 0 : EXIT_USAGE;
+    if (o.first < argc) {
         fprintf(stderr, "clipbus-alert: unknown command \"%s\"; try "
-                        "'clipbus-alert --help'\n", argv[optind]);
+                        "'clipbus-alert --help'\n", argv[o.first]);
         return EXIT_USAGE;
     }
     if (cbc_config_init("clipbus-alert", o.config) < 0)
@@ -407,7 +410,7 @@ cmd_watch(int argc, char **argv)
     cbc_config_watch_start(&wo);
     struct cba_watch_opts w = {o.config, o.bus, o.state, o.from, o.exit_idle_ms,
                            o.quiet};
-    int rc = cba_watch_run(&w);
+    rc = cba_watch_run(&w);
     cbc_config_watch_stop();
     cbc_config_fini();
     return rc;

@@ -413,8 +413,7 @@ cba_watch_run(const struct cba_watch_opts *o)
         .program = "clipbus-alert",
         .bus = w.bus,
         .grace_s = (uint32_t)(w.cfg->bus.grace_ns / 1000000000u),
-        .from = o->from && !strcmp(o->from, "now") ? CB_FROM_NOW
-                                                   : w.cfg->bus.from,
+        .from = o->from >= 0 ? o->from : w.cfg->bus.from,
         .tick_ms = 20,
         .exit_idle_ms = o->exit_idle_ms,
         .inflight_ms = 1000,

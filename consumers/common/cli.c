@@ -1,15 +1,20 @@
 /*
  * cli.c -- the consumers' getopt loop (cli.h).
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <clipbus/reader.h>
 
 #include "cli.h"
 
 int
-cbc_cli_parse(const char *prog, int argc, char **argv, const char *shorts,
-              const struct option *longs, void (*usage)(FILE *),
-              cbc_cli_option_fn one, void *arg)
+cbc_cli_parse_args(const char *prog, int argc, char **argv,
+                   const char *shorts, const struct option *longs,
+                   void (*usage)(FILE *), cbc_cli_option_fn one, void *arg,
+                   int *first)
 {
     char spec[64];
     int opt;
@@ -33,10 +38,54 @@ cbc_cli_parse(const char *prog, int argc, char **argv, const char *shorts,
         if (one(arg, opt, optarg) < 0)
             return 2;
     }
-    if (optind < argc) {
+    if (first != NULL) {
+        *first = optind;
+    } else if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument '%s'; see %s --help\n", prog,
                 argv[optind], prog);
         return 2;
     }
+    return 0;
+}
+
+int
+cbc_cli_parse(const char *prog, int argc, char **argv, const char *shorts,
+              const struct option *longs, void (*usage)(FILE *),
+              cbc_cli_option_fn one, void *arg)
+{
+    return cbc_cli_parse_args(prog, argc, argv, shorts, longs, usage, one,
+                              arg, NULL);
+}
+
+int
+cbc_cli_from(const char *prog, const char *val, int *from)
+{
+    if (strcmp(val, "oldest") == 0)
+        *from = CB_FROM_OLDEST;
+    else if (strcmp(val, "now") == 0)
+        *from = CB_FROM_NOW;
+    else {
+        fprintf(stderr, "%s: --from: '%s' is not oldest or now; see %s "
+                        "--help\n", prog, val, prog);
+        return -1;
+    }
+    return 0;
+}
+
+int
+cbc_cli_exit_idle(const char *prog, const char *val, uint32_t *ms)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(val, &end, 10);
+    if (errno || end == val || *end || val[0] == '-' || v > 86400000ul) {
+        fprintf(stderr, "%s: --exit-idle: '%s' is not a number of "
+                        "milliseconds (0 to 86400000); see %s --help\n",
+                prog, val, prog);
+        return -1;
+    }
+    *ms = (uint32_t)v;
     return 0;
 }

@@ -9,6 +9,7 @@
 #define CBC_CLI_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Takes one option (getopt's value) and its argument; returns 0, or < 0
@@ -23,5 +24,22 @@ typedef int (*cbc_cli_option_fn)(void *arg, int opt, const char *val);
 int cbc_cli_parse(const char *prog, int argc, char **argv,
                   const char *shorts, const struct option *longs,
                   void (*usage)(FILE *), cbc_cli_option_fn one, void *arg);
+
+/* The same for commands that take arguments after their options: they are
+ * left, in order, at argv[*first] .. argv[argc - 1]. */
+int cbc_cli_parse_args(const char *prog, int argc, char **argv,
+                       const char *shorts, const struct option *longs,
+                       void (*usage)(FILE *), cbc_cli_option_fn one,
+                       void *arg, int *first);
+
+/* The values every consumer takes, checked the same way everywhere. Each
+ * returns 0, or -1 after one line "PROG: --opt: 'VAL' is not ...; see
+ * PROG --help" on stderr. */
+
+/* --from oldest|now: *from = CB_FROM_OLDEST or CB_FROM_NOW. */
+int cbc_cli_from(const char *prog, const char *val, int *from);
+
+/* --exit-idle MS: milliseconds, 0 (never, the default) to 86400000. */
+int cbc_cli_exit_idle(const char *prog, const char *val, uint32_t *ms);
 
 #endif /* CBC_CLI_H */

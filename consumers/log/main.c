@@ -14,11 +14,14 @@
 
 #include <clipbus/reader.h>
 
+#include "cli.h"
 #include "config.h"
 #include "logdb.h"
 #include "maint.h"
 #include "runtime.h"
 #include "sink.h"
+
+#define PROG "clipbus-log"
 
 static void
 usage(FILE *f)
@@ -64,11 +67,31 @@ usage(FILE *f)
 }
 
 struct args {
-    const char *db, *bus, *config, *from, *now;
+    const char *db, *bus, *config, *now;
+    int from; /* CB_FROM_*, or -1 for the config's */
     uint32_t exit_idle_ms;
     int maintain, verbose;
 };
 
+static int
+parse_one(void *arg, int opt, const char *val)
+{
+    struct args *a = arg;
+
+    switch (opt) {
+    case 'd': a->db = val; return 0;
+    case 'b': a->bus = val; return 0;
+    case 'c': a->config = val; return 0;
+    case 'n': a->now = val; return 0;
+    case 'm': a->maintain = 1; return 0;
+    case 'v': a->verbose = 1; return 0;
+    case 'f': return cbc_cli_from(PROG, val, &a->from);
+    case 'x': return cbc_cli_exit_idle(PROG, val, &a->exit_idle_ms);
+    default: return -1;
+    }
+}
+
+/* 0: run; 1: --help shown; 2: bad command line. */
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
@@ -84,50 +107,16 @@ parse_args(int argc, char **argv, struct args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
-    char *end;
+    int rc;
+
     memset(a, 0, sizeof *a);
-    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': a->db = optarg; break;
-        case 'b': a->bus = optarg; break;
-        case 'c': a->config = optarg; break;
-        case 'f': a->from = optarg; break;
-        case 'n': a->now = optarg; break;
-        case 'm': a->maintain = 1; break;
-        case 'v': a->verbose = 1; break;
-        case 'h': usage(stdout); exit(0);
-        case 'x': {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || v == 0 || v > 86400000) {
-                fprintf(stderr, "clipbus-log: --exit-idle '%s' is not a "
-                                "number of milliseconds (1..86400000)\n",
-                        optarg);
-                return -1;
-            }
-            a->exit_idle_ms = (uint32_t)v;
-            break;
-        }
-        default:
-            fprintf(stderr, "clipbus-log: see 'clipbus-log --help'\n");
-            return -1;
-        }
+    a->from = -1;
+    rc = cbc_cli_parse(PROG, argc, argv, "vh", opts, usage, parse_one, a);
+    if (rc == 0 && a->now && !a->maintain) {
+        fprintf(stderr, PROG ": --now needs --maintain\n");
+        return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "clipbus-log: unexpected argument '%s'; see "
-                        "'clipbus-log --help'\n", argv[optind]);
-        return -1;
-    }
-    if (a->from && strcmp(a->from, "oldest") && strcmp(a->from, "now")) {
-        fprintf(stderr, "clipbus-log: --from '%s' must be oldest or now\n",
-                a->from);
-        return -1;
-    }
-    if (a->now && !a->maintain) {
-        fprintf(stderr, "clipbus-log: --now needs --maintain\n");
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 static int64_t
@@ -199,8 +188,8 @@ read_config(const struct args *a, struct cbl_sink_opts *so,
     ro->from = cfg->bus.from;
     rcu_read_unlock();
     ro->bus = *bus ? bus : NULL;
-    if (a->from)
-        ro->from = strcmp(a->from, "now") == 0 ? CB_FROM_NOW : CB_FROM_OLDEST;
+    if (a->from >= 0)
+        ro->from = a->from;
 }
 
 int
@@ -215,8 +204,8 @@ main(int argc, char **argv)
     char path[4096], bus[64];
     int rc;
 
-    if (parse_args(argc, argv, &a) < 0)
-        return 2;
+    if ((rc = parse_args(argc, argv, &a)) != 0)
+        return rc == 1 ? 0 : 2;
     cbl_sqlite_setup(); /* before any thread uses SQLite */
     if (cbc_config_init("clipbus-log", a.config) < 0)
         return CBC_CONFIG_EXIT;

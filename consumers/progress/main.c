@@ -153,13 +153,7 @@ parse_one(struct cli *c, int opt, const char *arg)
         fprintf(stderr, PROG ": --color: '%s' is not auto, always or never\n",
                 arg);
         return -1;
-    case O_FROM:
-        c->from = strcmp(arg, "oldest") == 0 ? CB_FROM_OLDEST
-                  : strcmp(arg, "now") == 0  ? CB_FROM_NOW : -2;
-        if (c->from != -2)
-            return 0;
-        fprintf(stderr, PROG ": --from: '%s' is not oldest or now\n", arg);
-        return -1;
+    case O_FROM: return cbc_cli_from(PROG, arg, &c->from);
     default: return -1;
     }
 }

@@ -14,12 +14,14 @@
 
 #include <urcu.h>
 
+#include "cli.h"
 #include "config.h"
 #include "config_schema.h"
 #include "rrd_int.h"
 #include "runtime.h"
 
 #define EXIT_USAGE 2
+#define PROG "clipbus-rrd"
 
 static void
 usage(FILE *f)
@@ -69,12 +71,44 @@ usage(FILE *f)
 }
 
 struct args {
-    const char *config, *bus, *dir, *daemon, *from;
-    int direct, quiet;
+    const char *config, *bus, *dir, *daemon;
+    int direct, quiet, from; /* from: CB_FROM_*, or -1 for the config's */
     uint64_t future_ns;
     uint32_t exit_idle_ms;
 };
 
+static int
+parse_one(void *arg, int opt, const char *val)
+{
+    struct args *a = arg;
+
+    switch (opt) {
+    case 'c': a->config = val; return 0;
+    case 'b': a->bus = val; return 0;
+    case 'D': a->daemon = val; return 0;
+    case 'R': a->direct = 1; return 0;
+    case 'q': a->quiet = 1; return 0;
+    case 'F': return cbc_cli_from(PROG, val, &a->from);
+    case 'X': return cbc_cli_exit_idle(PROG, val, &a->exit_idle_ms);
+    case 'd':
+        if (val[0] == '\0') {
+            fprintf(stderr, PROG ": --dir: empty directory name\n");
+            return -1;
+        }
+        a->dir = val;
+        return 0;
+    case 'U':
+        if (cbc__parse_duration(val, &a->future_ns) != 0) {
+            fprintf(stderr, PROG ": --future: '%s' is not a duration (e.g. "
+                            "30s, 5m)\n", val);
+            return -1;
+        }
+        return 0;
+    default: return -1;
+    }
+}
+
+/* 0: run; 1: --help shown; 2: bad command line. */
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
@@ -91,58 +125,11 @@ parse_args(int argc, char **argv, struct args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
-    char *end;
 
+    a->from = -1;
     a->future_ns = 300ull * 1000000000u;
-    while ((c = getopt_long(argc, argv, "c:b:d:D:qh", longs, NULL)) != -1) {
-        switch (c) {
-        case 'c': a->config = optarg; break;
-        case 'b': a->bus = optarg; break;
-        case 'd': a->dir = optarg; break;
-        case 'D': a->daemon = optarg; break;
-        case 'R': a->direct = 1; break;
-        case 'F': a->from = optarg; break;
-        case 'q': a->quiet = 1; break;
-        case 'h': usage(stdout); exit(0);
-        case 'U':
-            if (cbc__parse_duration(optarg, &a->future_ns) != 0) {
-                fprintf(stderr, "clipbus-rrd: --future: \"%s\" is not a "
-                        "duration (e.g. 30s, 5m)\n", optarg);
-                return -1;
-            }
-            break;
-        case 'X': {
-            errno = 0;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (errno || *end || end == optarg || v > 86400000ul) {
-                fprintf(stderr, "clipbus-rrd: --exit-idle: \"%s\" is not a "
-                        "number of milliseconds (0..86400000)\n", optarg);
-                return -1;
-            }
-            a->exit_idle_ms = (uint32_t)v;
-            break;
-        }
-        default:
-            fprintf(stderr, "Try 'clipbus-rrd --help'.\n");
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "clipbus-rrd: unexpected argument \"%s\"; try "
-                "'clipbus-rrd --help'\n", argv[optind]);
-        return -1;
-    }
-    if (a->from && strcmp(a->from, "oldest") && strcmp(a->from, "now")) {
-        fprintf(stderr, "clipbus-rrd: --from: \"%s\" is not oldest or now\n",
-                a->from);
-        return -1;
-    }
-    if (a->dir && a->dir[0] == '\0') {
-        fprintf(stderr, "clipbus-rrd: --dir: empty directory name\n");
-        return -1;
-    }
-    return 0;
+    return cbc_cli_parse(PROG, argc, argv, "c:b:d:D:qh", longs, usage,
+                         parse_one, a);
 }
 
 /* The settings this run uses, copied out of the RCU-protected config
@@ -219,8 +206,8 @@ main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "graph-cmd") == 0)
         return cbr_graph_main(argc - 1, argv + 1);
-    if (parse_args(argc, argv, &a) != 0)
-        return EXIT_USAGE;
+    if ((rc = parse_args(argc, argv, &a)) != 0)
+        return rc == 1 ? 0 : EXIT_USAGE;
     if (cbc_config_init("clipbus-rrd", a.config) < 0)
         return CBC_CONFIG_EXIT;
     rcu_register_thread();
@@ -237,9 +224,7 @@ main(int argc, char **argv)
     ro.program = "clipbus-rrd";
     ro.bus = a.bus ? a.bus : r.bus;
     ro.grace_s = r.grace_s;
-    ro.from = a.from ? (strcmp(a.from, "now") == 0 ? CB_FROM_NOW
-                                                   : CB_FROM_OLDEST)
-                     : r.from;
+    ro.from = a.from >= 0 ? a.from : r.from;
     ro.exit_idle_ms = a.exit_idle_ms;
     ro.quiet = a.quiet;
     if (cbr_sink_create(&o, &s) != 0) {

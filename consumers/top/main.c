@@ -138,10 +138,7 @@ parse_one(struct cli *c, int opt, const char *arg)
                    : !strcmp(arg, "never") ? 0 : -2;
         return c->color == -2 ? bad("--color", arg, "auto, always or never")
                               : 0;
-    case 'F':
-        c->from = !strcmp(arg, "oldest") ? CB_FROM_OLDEST
-                  : !strcmp(arg, "now")  ? CB_FROM_NOW : -2;
-        return c->from == -2 ? bad("--from", arg, "oldest or now") : 0;
+    case 'F': return cbc_cli_from(TOP_PROG, arg, &c->from);
     default: return -1;
     }
 }
