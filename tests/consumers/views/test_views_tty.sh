@@ -74,13 +74,19 @@ new_shell() { # new_shell W H: a shell in a fresh tmux session "s"
 LANG=C.UTF-8 TERM=screen CLIPBUS_BUS=$BUS PS1='PROMPT\$ ' bash --norc"
     sleep 0.3
 }
-tty_sane() { # after a program quit: the shell's terminal is usable again
-    local i
-    # The program must be gone first (a loaded machine takes a while).
+gone() { # the program in the pane has exited (a loaded machine takes a
+         # while; keys typed before that would go to the program)
+    local i sh
+    sh=$(tm display-message -p -t s '#{pane_pid}')
     for ((i = 0; i < 100; i++)); do
-        pgrep -f "^($TOP|$PROGRESS) " >/dev/null || break
+        pgrep -P "$sh" >/dev/null || return 0
         sleep 0.1
     done
+    echo "  (the program in the pane is still running after 10 s)"
+    return 1
+}
+tty_sane() { # after a program quit: the shell's terminal is usable again
+    gone
     # The marker is printed as a line of its own ("END") but typed as
     # E""ND, so the echoed command line cannot be mistaken for the output
     # (it was, once, in CI: the pane was captured before stty had run).
@@ -156,7 +162,7 @@ check "c shows the consumers panel with clipbus-top itself" \
     wait_for "clipbus-top" 3
 check "consumers panel has LAG and LOST columns" wait_for "LOST" 3
 tm send-keys -t s q
-check "q quits back to the shell" wait_for 'PROMPT$' 5
+check "q quits back to the shell" gone
 check "q restores the terminal (icanon and echo on)" tty_sane
 
 # ---- 40x12: stacked header, dropped columns, nothing wider -----------------
@@ -181,12 +187,12 @@ tm send-keys -t s "$TOP -d 0.5" Enter
 wait_for fn001
 check "colour: fn001 (errors) is drawn in red" \
     bash -c "tmux -L $SOCK capture-pane -e -p -t s | grep -a fn001 | grep -aq '31m'"
-tm send-keys -t s q && wait_for 'PROMPT$' 5 >/dev/null
+tm send-keys -t s q && gone
 tm send-keys -t s "clear; NO_COLOR=1 $TOP -d 0.5" Enter
 wait_for fn001
 check "NO_COLOR: no colour sequences" \
     bash -c "! tmux -L $SOCK capture-pane -e -p -t s | grep -aq '3[1-3]m'"
-tm send-keys -t s q && wait_for 'PROMPT$' 5 >/dev/null
+tm send-keys -t s q && gone
 
 # ---- clipbus-progress in terminals -----------------------------------------
 for size in "120 40" "40 12"; do
