@@ -412,7 +412,11 @@ add_prod(struct cb_bus *b, struct cb_segment *seg)
  * ftruncate just after: a scan can find it empty for a moment. An empty
  * file younger than CREATE_GRACE_NS is looked at again rather than
  * refused; an older one, or one with some bytes but less than a header,
- * is truncated for real. */
+ * is truncated for real. The size only ever goes from 0 to the whole
+ * segment, once, so it is looked at *before* attaching: looked at after
+ * an attach that found 0 bytes, it may have been sized in between, and
+ * the segment would be refused for good (seen with readers woken by
+ * inotify at the very creation). */
 static int
 young_file(const char *name, int empty_only)
 {
@@ -445,10 +449,13 @@ scan_one(void *arg, int kind, const char *name)
 
     if (kind != CB_SHM_PRODUCER || known(b, name))
         return 0;
+    if (being_created(name)) {
+        b->rescan_soon = 1;
+        return 0;
+    }
     err = cb_segment_attach(name, b->opts.allow_foreign, &seg, why,
                             sizeof why);
-    if ((err == CB_EBADSEG && being_created(name)) ||
-        (err == CB_ENOTREADY && young_file(name, 0))) {
+    if (err == CB_ENOTREADY && young_file(name, 0)) {
         /* Between shm_open and the header's magic (a fraction of a
          * millisecond): look again soon, not in 100 ms -- at 8 M
          * records/s a 100 ms delay is more than a ring. Only while the
