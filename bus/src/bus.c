@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,6 +140,32 @@ const char *
 cb_shm_dir(void)
 {
     return CB_SHM_DIR;
+}
+
+int
+cb_shm_watch_open(void)
+{
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    if (inotify_add_watch(fd, CB_SHM_DIR, IN_CREATE | IN_MOVED_TO) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+int
+cb_shm_watch_drain(int fd)
+{
+    _Alignas(struct inotify_event) char buf[4096];
+    int changed = 0;
+
+    while (fd >= 0 && read(fd, buf, sizeof buf) > 0)
+        changed = 1;
+    return changed;
 }
 
 int
@@ -808,6 +835,17 @@ bus_backlog(struct cb_bus *b, int *fresh)
     return most;
 }
 
+/* 1 if no attached producer is alive: nothing can be published until a
+ * new segment appears. */
+static int
+none_alive(const struct cb_bus *b)
+{
+    for (size_t i = 0; i < b->nprods; i++)
+        if (b->prods[i].live == CB_PRODUCER_ALIVE)
+            return 0;
+    return 1;
+}
+
 /* Sleeps in naps until a record or a new ring waits, or timeout_ms. The
  * nap is 1 ms, and doubles, up to 8 ms, while naps find nothing (an idle
  * reader wakes about 125 times a second) or less than 1/64 of a ring (a
@@ -848,12 +886,18 @@ cb_bus_wait_fd(struct cb_bus *b, int timeout_ms, int fd)
         now = cb__mono_ns();
         if (now >= end)
             return 0;
-        /* A segment being created is looked at again in a moment. */
-        ns = b->rescan_soon ? RESCAN_SOON_NS : (uint64_t)*step * 1000u;
+        /* A segment being created is looked at again in a moment. With
+         * the caller's fd watching the shm directory and no producer
+         * alive, only a new segment can bring records, and the fd tells
+         * of it: sleep the whole timeout (an idle consumer then wakes a
+         * few times a second, not 125). */
+        ns = b->rescan_soon                ? RESCAN_SOON_NS
+             : fd >= 0 && none_alive(b)    ? end - now
+                                           : (uint64_t)*step * 1000u;
         if (ns > end - now)
             ns = end - now;
-        ts.tv_sec = 0;
-        ts.tv_nsec = (long)ns;
+        ts.tv_sec = (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
         if (fd >= 0) {
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
             if (ppoll(&pfd, 1, &ts, NULL) > 0) {

@@ -24,7 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,8 +42,12 @@
  * idle exit and in-flight timer again (shorter if in-flight snapshots are
  * due more often): a stop or idle exit takes effect within that. */
 #define WAIT_MAX_MS 50
-/* The worker naps longer once no batch came for this long (worker_main). */
+/* Without eventfd the worker naps, longer once no batch came for this
+ * long (worker_main). */
 #define WORKER_QUIET_NS 100000000u
+/* An asleep worker with no tick to run still looks at its flags this
+ * often (a lost wake-up would cost at most this much). */
+#define WORKER_SLEEP_MAX_MS 1000
 
 /* ========================================================================
  * Tables
@@ -98,6 +103,8 @@ struct cbc_rt {
     int worker_started;
     volatile sig_atomic_t stop;
     int reader_done;             /* written by the reader, read by worker */
+    int worker_asleep;           /* written by the worker, read by reader */
+    int wake_fd;                 /* eventfd the reader wakes it with; -1 */
     int start_done, start_status; /* written by the worker, read by reader */
     int inotify_fd;
     uint64_t last_activity_ns;
@@ -347,6 +354,35 @@ static int batch_open(struct cbc_rt *rt);
 /* Reserves room for an event with `extra` data bytes in the current batch;
  * NULL (and the records counted as hand-off loss) if the worker has no
  * free batch to give back. */
+/* Wakes the worker if it sleeps. The reader stored what it must see (a
+ * batch, reader_done) before; the worker stores worker_asleep before it
+ * looks at them: with a full fence on both sides, either the worker sees
+ * the batch or the reader sees it asleep (and one write(2) by the reader,
+ * never by a producer, wakes it). */
+static void
+worker_wake(struct cbc_rt *rt)
+{
+    uint64_t one = 1;
+
+    ck_pr_fence_memory();
+    if (rt->wake_fd >= 0 && ck_pr_load_int(&rt->worker_asleep)) {
+        ssize_t w = write(rt->wake_fd, &one, sizeof one);
+        (void)w; /* EAGAIN: the counter is already set, it will wake */
+    }
+}
+
+/* Hands the batch being filled to the worker. The end mark is a zero size
+ * word. */
+static void
+batch_push(struct cbc_rt *rt)
+{
+    memset(rt->cur + rt->cur_used, 0, sizeof(uint64_t));
+    if (!ck_ring_enqueue_spsc(&rt->full, rt->full_buf, rt->cur))
+        abort(); /* cannot happen: as many slots as batches */
+    rt->cur = NULL;
+    worker_wake(rt);
+}
+
 static struct cbc_event *
 batch_reserve(struct cbc_rt *rt, size_t extra, uint64_t records)
 {
@@ -358,11 +394,7 @@ batch_reserve(struct cbc_rt *rt, size_t extra, uint64_t records)
     if (rt->cur != NULL && rt->cur_used + sizeof(uint64_t) + need +
                                    sizeof(uint64_t) >
                                rt->opts.batch_bytes) {
-        /* Full: the worker takes it. The end mark is a zero size word. */
-        memset(rt->cur + rt->cur_used, 0, sizeof(uint64_t));
-        if (!ck_ring_enqueue_spsc(&rt->full, rt->full_buf, rt->cur))
-            abort(); /* cannot happen: as many slots as batches */
-        rt->cur = NULL;
+        batch_push(rt); /* full: the worker takes it */
     }
     if (rt->cur == NULL && !batch_open(rt)) {
         rt->pending_handoff_loss += records;
@@ -442,10 +474,7 @@ batch_flush(struct cbc_rt *rt)
 {
     if (rt->cur == NULL || rt->cur_used == 0)
         return;
-    memset(rt->cur + rt->cur_used, 0, sizeof(uint64_t));
-    if (!ck_ring_enqueue_spsc(&rt->full, rt->full_buf, rt->cur))
-        abort();
-    rt->cur = NULL;
+    batch_push(rt);
 }
 
 /* ========================================================================
@@ -671,32 +700,6 @@ on_bus_event(void *arg, const struct cb_event *bev)
  * Reader loop
  * ======================================================================== */
 static void
-inotify_open(struct cbc_rt *rt)
-{
-    rt->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (rt->inotify_fd >= 0 &&
-        inotify_add_watch(rt->inotify_fd, cb_shm_dir(),
-                          IN_CREATE | IN_MOVED_TO) < 0) {
-        close(rt->inotify_fd);
-        rt->inotify_fd = -1; /* the bus's 100 ms rescan still finds them */
-    }
-}
-
-/* 1 if the shm directory changed since last asked (new segments). */
-static int
-inotify_changed(struct cbc_rt *rt)
-{
-    char buf[4096];
-    int changed = 0;
-
-    if (rt->inotify_fd < 0)
-        return 0;
-    while (read(rt->inotify_fd, buf, sizeof buf) > 0)
-        changed = 1;
-    return changed;
-}
-
-static void
 report_handoff_loss(struct cbc_rt *rt)
 {
     uint64_t n = rt->pending_handoff_loss;
@@ -804,7 +807,7 @@ reader_loop(struct cbc_rt *rt)
         long n;
         /* Not on the cheap re-polls below: the inotify read is a
          * system call, and a new segment can wait for the next turn. */
-        if (idle == 0 && inotify_changed(rt))
+        if (idle == 0 && cb_shm_watch_drain(rt->inotify_fd))
             cb_bus_scan(rt->bus, 1);
         report_handoff_loss(rt);
         update_sink_text(rt);
@@ -880,6 +883,47 @@ deliver(struct cbc_rt *rt, uint8_t *batch)
     }
 }
 
+/* The worker has nothing to deliver: it sleeps until the reader hands
+ * over a batch (worker_wake) or its next tick is due. Before, it napped
+ * 2 ms while batches came (8 ms after 100 ms without): 500 wake-ups a
+ * second per consumer of a slow stream such as the analyzer's, which the
+ * analyzer paid for in scheduling on a 2-CPU machine. A fast stream never
+ * lets the worker sleep, so the reader then makes no system call for it.
+ * Without an eventfd, the naps remain. */
+static void
+worker_idle(struct cbc_rt *rt, uint64_t last_batch, uint64_t last_tick,
+            uint64_t tick_ns)
+{
+    uint64_t t = now_ns(CLOCK_MONOTONIC), since = t - last_tick;
+    /* Until the next tick, if the sink has one. */
+    uint64_t ns = rt->sink.tick == NULL ? WORKER_SLEEP_MAX_MS * 1000000ull
+                  : since >= tick_ns    ? 0
+                                        : tick_ns - since;
+
+    if (ns == 0)
+        return;
+    if (rt->wake_fd >= 0) {
+        struct pollfd pf = {.fd = rt->wake_fd, .events = POLLIN};
+        uint64_t v;
+        if (ns > WORKER_SLEEP_MAX_MS * 1000000ull)
+            ns = WORKER_SLEEP_MAX_MS * 1000000ull;
+        ck_pr_store_int(&rt->worker_asleep, 1);
+        ck_pr_fence_memory(); /* pairs with worker_wake() */
+        if (ck_ring_size(&rt->full) == 0 &&
+            !ck_pr_load_int(&rt->reader_done))
+            (void)poll(&pf, 1, (int)((ns + 999999u) / 1000000u));
+        ck_pr_store_int(&rt->worker_asleep, 0);
+        if (read(rt->wake_fd, &v, sizeof v) < 0) {
+            /* EAGAIN: woken by the timeout, or the batch came first */
+        }
+        return;
+    }
+    if (ns > (t - last_batch >= WORKER_QUIET_NS ? 8000000u : 2000000u))
+        ns = t - last_batch >= WORKER_QUIET_NS ? 8000000u : 2000000u;
+    struct timespec ts = {0, (long)ns};
+    nanosleep(&ts, NULL);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -916,24 +960,7 @@ worker_main(void *arg)
             ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b);
             continue;
         } else {
-            /* Idle: 2 ms naps while batches came in the last 100 ms, then
-             * 8 ms (never past the next tick): an idle consumer's worker
-             * wakes 125 times a second, and a burst after a quiet spell
-             * waits at most 8 ms, which the hand-off's 64 batches absorb
-             * at 8 M records/s. Naps growing to 16 ms under load lost
-             * records in the hand-off, and so, once in 8 trials, did
-             * sleeping until the reader signalled an eventfd
-             * (bench/RESULTS.md, 2026-11-29). */
-            uint64_t t = now_ns(CLOCK_MONOTONIC);
-            uint64_t ns = t - last_batch >= WORKER_QUIET_NS ? 8000000u
-                                                            : 2000000u;
-            uint64_t due = tick_ns - (t - last_tick);
-            struct timespec ts;
-            if (rt->sink.tick != NULL && (int64_t)due > 0 && due < ns)
-                ns = due;
-            ts.tv_sec = 0;
-            ts.tv_nsec = (long)ns;
-            nanosleep(&ts, NULL);
+            worker_idle(rt, last_batch, last_tick, tick_ns);
         }
         now = now_ns(CLOCK_MONOTONIC);
         if (rt->sink.tick != NULL && now - last_tick >= tick_ns) {
@@ -1030,6 +1057,8 @@ rt_free(struct cbc_rt *rt)
         cb_bus_close(rt->bus);
     if (rt->inotify_fd >= 0)
         close(rt->inotify_fd);
+    if (rt->wake_fd >= 0)
+        close(rt->wake_fd);
     for (uint32_t i = 0; rt->batches && i < rt->opts.handoff_batches; i++)
         free(rt->batches[i]);
     free(rt->batches);
@@ -1077,6 +1106,7 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     opts_defaults(&rt->opts);
     rt->sink = *sink;
     rt->inotify_fd = -1;
+    rt->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&rt->sink_lock, NULL);
     bo.program = rt->opts.program;
     bo.grace_s = rt->opts.grace_s;
@@ -1090,7 +1120,9 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
         rt_free(rt);
         return err;
     }
-    inotify_open(rt);
+    /* New segments are attached as soon as they appear; without inotify,
+     * the bus's 100 ms rescan still finds them. */
+    rt->inotify_fd = cb_shm_watch_open();
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -1110,6 +1142,7 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
         /* The last batch's enqueue before the flag the worker checks. */
         ck_pr_fence_store();
         ck_pr_store_int(&rt->reader_done, 1);
+        worker_wake(rt);
         pthread_join(rt->worker, NULL);
     }
     sigaction(SIGINT, &old_int, NULL);

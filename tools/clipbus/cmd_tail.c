@@ -9,8 +9,9 @@
  * them: with no_gc the bus forgets a segment after the grace period and
  * then attaches it again as a new producer, printing it all twice.)
  *
- * Loop: poll; when nothing came, either wait (cb_bus_wait sleeps in short
- * steps: no spinning) or, with --no-follow, count idle passes and stop
+ * Loop: poll; when nothing came, either wait (cb_bus_wait_fd sleeps in
+ * short steps, or until a new segment appears when no producer is alive:
+ * no spinning) or, with --no-follow, count idle passes and stop
  * after a few in a row, i.e. once every producer present is drained.
  * SIGINT/SIGTERM end the loop; cb_bus_close() then removes the status
  * segment. A failed write to stdout (EPIPE from `| head`) ends it quietly.
@@ -20,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tail.h"
 
@@ -314,8 +316,13 @@ run(struct cb_bus *bus, struct tail_ctx *c)
 {
     const struct tail_opts *o = c->o;
     int idle = 0;
+    /* Following: new producers are attached as soon as their segment
+     * appears, and an idle tail sleeps until then (cb_bus_wait_fd). */
+    int watch = o->follow ? cb_shm_watch_open() : -1;
 
     while (!got_signal && !c->stop) {
+        if (cb_shm_watch_drain(watch))
+            cb_bus_scan(bus, 1);
         long n = cb_bus_poll(bus, on_event, c, 0);
         if (c->stop || cli_out_flush() != 0)
             break;
@@ -330,8 +337,10 @@ run(struct cb_bus *bus, struct tail_ctx *c)
             cb_bus_wait(bus, 2);
             continue;
         }
-        cb_bus_wait(bus, WAIT_MS);
+        cb_bus_wait_fd(bus, WAIT_MS, watch);
     }
+    if (watch >= 0)
+        close(watch);
     return CLI_OK;
 }
 

@@ -291,8 +291,10 @@ int cb_bus_wait(struct cb_bus *bus, int timeout_ms);
 
 /* As cb_bus_wait, but the naps also end when `fd` becomes readable, and
  * then it returns 1: for a reader that watches the shm directory with
- * inotify, so that a new producer is read at once instead of after the
- * current nap (at 8 M records/s, an 8 ms nap is a whole default ring). */
+ * inotify (IN_CREATE | IN_MOVED_TO), so that a new producer is read at
+ * once instead of after the current nap (at 8 M records/s, an 8 ms nap is
+ * a whole default ring). While no attached producer is alive it sleeps
+ * the whole timeout, trusting `fd` to announce the next one. */
 int cb_bus_wait_fd(struct cb_bus *bus, int timeout_ms, int fd);
 
 /* Totals of this reader. */
@@ -324,6 +326,17 @@ const char *cb_bus_name_resolve(const char *bus, int *err);
 /* The directory where POSIX shared-memory objects appear as files
  * ("/dev/shm" on Linux): what to watch for new producers. */
 const char *cb_shm_dir(void);
+
+/* An inotify descriptor (non-blocking, close-on-exec) that becomes
+ * readable when an object is created in (or moved into) the shm
+ * directory: the `fd` for cb_bus_wait_fd(). -errno if inotify is not
+ * available (then cb_bus_wait's scans still find new producers, within
+ * 100 ms). */
+int cb_shm_watch_open(void);
+
+/* Empties the descriptor's queue; 1 if anything was created since the
+ * last call (then cb_bus_scan(bus, 1) attaches it), else 0. */
+int cb_shm_watch_drain(int fd);
 
 /* Calls fn(arg, kind, shm_name) for each clipbus object of bus `bus`
  * (NULL: every bus) in the shm directory. Returns the count or -errno. */
