@@ -15,10 +15,12 @@
 #   c  file://, instrumented, consumers        f  the same via clipapi-serve
 # One sample = one full run: one analyzer process per snapshot of the corpus,
 # in order, against a fresh --db, --jobs 4, the snapshots' --observed-at.
-# Consumers (c, f): `clipbus tail --jsonl` and `clipbus tail`, both to
-# /dev/null, started before the sample's first process and stopped after its
-# last; after each process the script waits until both have read all its
-# records (untimed) and takes the records published, delivered and lost from
+# Consumers (c, f): every consumer program -- `clipbus tail --jsonl` and
+# `clipbus tail` to /dev/null, clipbus-rrd, clipbus-log, clipbus-alert,
+# clipbus-progress and clipbus-top -b, each with its real sink -- started
+# before the sample's first process and stopped after its last; after each
+# process the script waits until all have read all its records (untimed)
+# and takes the records published, delivered and lost from
 # `clipbus status --json`. Target (issue 4): c <= 1 % slower than a.
 # Needs cmake, ninja, a C compiler, jq, curl, python3 (stdlib only).
 set -euo pipefail
@@ -38,7 +40,7 @@ write_results=1
 note=""
 
 usage() {
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 
 Options:
@@ -103,6 +105,7 @@ build_variant() {  # $1 = dir, then extra cmake options
     # and build what the benchmark runs.
     log "building the whole tree failed in $dir (log: $dir.build.log); building the benchmark's programs only"
     cmake --build "$dir" -j2 --target clip-analyzer clipapi-gen clipapi-serve clipbus \
+      clipbus-rrd clipbus-log clipbus-alert clipbus-progress clipbus-top \
       >>"$dir.build.log" 2>&1 \
       || { tail -30 "$dir.build.log" >&2; fail "build failed in $dir (log: $dir.build.log)"; }
     partial_build="$partial_build ${dir##*/}"
@@ -117,7 +120,13 @@ an_off="$build_root/off/producers/clip-analyzer"
 gen="$build_root/instr/tools/clipapi/clipapi-gen"
 serve="$build_root/instr/tools/clipapi/clipapi-serve"
 clipbus="$build_root/instr/tools/clipbus/clipbus"
-for b in "$an_instr" "$an_off" "$gen" "$serve" "$clipbus"; do
+rrd="$build_root/instr/consumers/rrd/clipbus-rrd"
+logc="$build_root/instr/consumers/log/clipbus-log"
+alert="$build_root/instr/consumers/alert/clipbus-alert"
+progress="$build_root/instr/consumers/progress/clipbus-progress"
+topv="$build_root/instr/consumers/top/clipbus-top"
+for b in "$an_instr" "$an_off" "$gen" "$serve" "$clipbus" "$rrd" "$logc" \
+         "$alert" "$progress" "$topv"; do
   [[ -x "$b" ]] || fail "$b was not built"
 done
 # The CLIPBUS_DISABLE analyzer must not contain the library at all.
@@ -255,15 +264,55 @@ wait_readers() {  # $1 = how many readers must be heartbeating
   fail "only $n of $1 consumers appeared on bus $bus within 10 s"
 }
 
-# Every consumer that exists: today the two forms of clipbus tail. Add new
-# consumer programs here (to /dev/null or their cheapest sink) and raise
-# n_consumers; the checks expect delivered + lost = n_consumers x published.
-n_consumers=2
+# Every consumer program there is, each with its real sink: both forms of
+# clipbus tail to /dev/null, clipbus-rrd (RRD files written directly),
+# clipbus-log (its SQLite file), clipbus-alert (rules on fetch failures,
+# slow page fetches and producer deaths, notifications to a file channel),
+# clipbus-progress (plain lines and a JSON snapshot) and clipbus-top in
+# batch mode, all to the work directory. The archives persist from one
+# sample to the next, as they would for a user: only the warm-up round
+# creates the RRD files and the log's tables. The checks expect
+# delivered + lost = n_consumers x published.
+n_consumers=7
+cat >"$work/clipbus.json" <<EOF
+{"bus": {"name": "$bus"},
+ "rrd": {"dir": "$work/rrd"},
+ "log": {"path": "$work/clipbus-log.db"},
+ "alert": {
+   "state_dir": "$work/alert",
+   "rules": [
+     {"name": "FetchFailures", "kind": "counter_rate",
+      "match": ["function=fetch_failures"], "window": "10s", "fire": 0.1,
+      "severity": "warning", "summary": "{labels.reason} at {value}/s"},
+     {"name": "SlowFetch", "kind": "latency", "percentile": 95,
+      "match": ["function=fetch_clip_page"], "window": "30s", "fire": 2,
+      "severity": "warning", "summary": "p95 {value}s"},
+     {"name": "AnalyzerDied", "kind": "producer_died",
+      "match": ["producer=clip-analyzer"], "severity": "critical",
+      "summary": "clip-analyzer died"}],
+   "channels": [{"name": "journal", "type": "file",
+                 "path": "$work/alerts.jsonl"}],
+   "routes": [{"channels": ["journal"]}]}}
+EOF
+"$clipbus" config check "$work/clipbus.json" >"$work/config-check.log" 2>&1 \
+  || { cat "$work/config-check.log" >&2; fail "the consumers' configuration was refused"; }
 start_consumers() {
   consumer_pids=()
+  local cfg=$work/clipbus.json
   "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err" &
   consumer_pids+=($!)
   "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err" &
+  consumer_pids+=($!)
+  "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1 &
+  consumer_pids+=($!)
+  "$logc" --config "$cfg" >"$work/log.log" 2>&1 &
+  consumer_pids+=($!)
+  "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1 &
+  consumer_pids+=($!)
+  "$progress" --config "$cfg" --plain --json "$work/progress.json" \
+    >/dev/null 2>"$work/progress.err" &
+  consumer_pids+=($!)
+  "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err" &
   consumer_pids+=($!)
   wait_readers "$n_consumers"
 }
@@ -541,7 +590,10 @@ L.append(f"- Corpus: clipapi-gen --seed {meta['seed']}, {meta['channels']} chann
          f"configurations interleaved in a rotating order; {meta['seconds']} s of measuring.")
 L.append("- Wall time of the analyzer processes only (snapshot switches, waiting for the "
          "consumers to drain and gc are outside it); CPU = the analyzer's user+system. "
-         "Consumers (c, f): `clipbus tail --jsonl` and `clipbus tail` to /dev/null. "
+         "Consumers (c, f), all seven consumer programs with their real sinks: "
+         "`clipbus tail --jsonl` and `clipbus tail` to /dev/null, clipbus-rrd "
+         "(direct RRD writes), clipbus-log (SQLite), clipbus-alert (3 rules, file "
+         "channel), clipbus-progress --plain --json, clipbus-top -b -d 1. "
          "Overhead = median over repetitions of the paired ratio - 1 (both configurations "
          "of a pair ran in the same repetition); the interval is the sign test's "
          "distribution-free interval for that median, its confidence level in brackets"
