@@ -35,6 +35,7 @@ warmup=${BENCH_WARMUP:-1}
 seed=${BENCH_SEED:-4242}
 channels=${BENCH_CHANNELS:-80}
 snapshots=${BENCH_SNAPSHOTS:-4}
+nice=${BENCH_NICE:-0}   # niceness the consumers run at (nice -n)
 jobs=4
 write_results=1
 note=""
@@ -53,7 +54,8 @@ Options:
   --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
 Environment: BENCH_REPS, BENCH_SHORT, BENCH_WARMUP (untimed warm-up rounds,
 default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
-BENCH_SNAPSHOTS (4), TMPDIR (work directory: corpus, databases).
+BENCH_SNAPSHOTS (4), BENCH_NICE (the consumers' niceness, 0; 19 runs them
+as background work), TMPDIR (work directory: corpus, databases).
 Exit status: 0 measured (whatever the verdict), 1 a build, a run or a
 check failed, 2 usage error.
 EOF
@@ -76,7 +78,7 @@ done
 if [[ -z "$reps" ]]; then
   if [[ -n "$short" ]]; then reps=5; else reps=15; fi
 fi
-for v in reps:"$reps" BENCH_WARMUP:"$warmup" BENCH_SEED:"$seed" \
+for v in reps:"$reps" BENCH_WARMUP:"$warmup" BENCH_SEED:"$seed" BENCH_NICE:"$nice" \
          BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots"; do
   [[ ${v#*:} =~ ^[0-9]+$ ]] || die_usage "${v%%:*} must be a whole number, not '${v#*:}'"
 done
@@ -299,20 +301,20 @@ EOF
 start_consumers() {
   consumer_pids=()
   local cfg=$work/clipbus.json
-  "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err" &
+  nice -n "$nice" "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err" &
   consumer_pids+=($!)
-  "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err" &
+  nice -n "$nice" "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err" &
   consumer_pids+=($!)
-  "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1 &
+  nice -n "$nice" "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1 &
   consumer_pids+=($!)
-  "$logc" --config "$cfg" >"$work/log.log" 2>&1 &
+  nice -n "$nice" "$logc" --config "$cfg" >"$work/log.log" 2>&1 &
   consumer_pids+=($!)
-  "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1 &
+  nice -n "$nice" "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1 &
   consumer_pids+=($!)
-  "$progress" --config "$cfg" --plain --json "$work/progress.json" \
+  nice -n "$nice" "$progress" --config "$cfg" --plain --json "$work/progress.json" \
     >/dev/null 2>"$work/progress.err" &
   consumer_pids+=($!)
-  "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err" &
+  nice -n "$nice" "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err" &
   consumer_pids+=($!)
   wait_readers "$n_consumers"
 }
@@ -413,11 +415,13 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
   --argjson reps "$reps" --argjson warmup "$warmup" --argjson seed "$seed" \
   --argjson channels "$channels" --argjson snapshots "$snapshots" --argjson clips "$clips" \
   --argjson jobs "$jobs" --arg short "$short" --arg note "$note" --argjson nc "$n_consumers" \
+  --argjson nice "$nice" \
   --argjson servers "$server_info" --argjson secs "$((t_end - t_start))" \
   '{commit: $commit, cpu: $cpu, cpus: $cpus, kernel: $kernel, load: $load,
     load_end: $load_end, busiest: $busiest, cc: $cc, when: $when, reps: $reps,
     warmup: $warmup, seed: $seed, channels: $channels, snapshots: $snapshots,
     clips: $clips, jobs: $jobs, short: ($short != ""), note: $note, consumers: $nc,
+    consumer_nice: $nice,
     servers: $servers, seconds: $secs}')
 export BENCH_META
 md="$work/section.md"
@@ -499,7 +503,8 @@ def verdict(point, lo, hi):
 out = []
 out.append({"bench": "analyzer", "case": "config", **{k: meta[k] for k in (
     "commit", "cpu", "cpus", "kernel", "load", "load_end", "reps", "warmup", "seed",
-    "channels", "snapshots", "clips", "jobs", "short", "seconds")}, "servers": meta["servers"]})
+    "channels", "snapshots", "clips", "jobs", "short", "seconds",
+    "consumer_nice")}, "servers": meta["servers"]})
 summ = {}
 for c, name in NAMES.items():
     rs = [by[c][r] for r in reps]
@@ -593,7 +598,8 @@ L.append("- Wall time of the analyzer processes only (snapshot switches, waiting
          "Consumers (c, f), all seven consumer programs with their real sinks: "
          "`clipbus tail --jsonl` and `clipbus tail` to /dev/null, clipbus-rrd "
          "(direct RRD writes), clipbus-log (SQLite), clipbus-alert (3 rules, file "
-         "channel), clipbus-progress --plain --json, clipbus-top -b -d 1. "
+         "channel), clipbus-progress --plain --json, clipbus-top -b -d 1; "
+         f"niceness {meta['consumer_nice']}. "
          "Overhead = median over repetitions of the paired ratio - 1 (both configurations "
          "of a pair ran in the same repetition); the interval is the sign test's "
          "distribution-free interval for that median, its confidence level in brackets"
