@@ -42,9 +42,6 @@
  * idle exit and in-flight timer again (shorter if in-flight snapshots are
  * due more often): a stop or idle exit takes effect within that. */
 #define WAIT_MAX_MS 50
-/* Without eventfd the worker naps, longer once no batch came for this
- * long (worker_main). */
-#define WORKER_QUIET_NS 100000000u
 /* An asleep worker with no tick to run still looks at its flags this
  * often (a lost wake-up would cost at most this much). */
 #define WORKER_SLEEP_MAX_MS 1000
@@ -104,7 +101,7 @@ struct cbc_rt {
     volatile sig_atomic_t stop;
     int reader_done;             /* written by the reader, read by worker */
     int worker_asleep;           /* written by the worker, read by reader */
-    int wake_fd;                 /* eventfd the reader wakes it with; -1 */
+    int wake_fd;                 /* eventfd the reader wakes it with */
     int start_done, start_status; /* written by the worker, read by reader */
     int inotify_fd;
     uint64_t last_activity_ns;
@@ -351,9 +348,6 @@ struct pending_ev {
 static struct cbc_event *batch_place(struct cbc_rt *rt, size_t extra);
 static int batch_open(struct cbc_rt *rt);
 
-/* Reserves room for an event with `extra` data bytes in the current batch;
- * NULL (and the records counted as hand-off loss) if the worker has no
- * free batch to give back. */
 /* Wakes the worker if it sleeps. The reader stored what it must see (a
  * batch, reader_done) before; the worker stores worker_asleep before it
  * looks at them: with a full fence on both sides, either the worker sees
@@ -365,7 +359,7 @@ worker_wake(struct cbc_rt *rt)
     uint64_t one = 1;
 
     ck_pr_fence_memory();
-    if (rt->wake_fd >= 0 && ck_pr_load_int(&rt->worker_asleep)) {
+    if (ck_pr_load_int(&rt->worker_asleep)) {
         ssize_t w = write(rt->wake_fd, &one, sizeof one);
         (void)w; /* EAGAIN: the counter is already set, it will wake */
     }
@@ -383,6 +377,9 @@ batch_push(struct cbc_rt *rt)
     worker_wake(rt);
 }
 
+/* Reserves room for an event with `extra` data bytes in the current batch;
+ * NULL (and the records counted as hand-off loss) if the worker has no
+ * free batch to give back. */
 static struct cbc_event *
 batch_reserve(struct cbc_rt *rt, size_t extra, uint64_t records)
 {
@@ -888,40 +885,30 @@ deliver(struct cbc_rt *rt, uint8_t *batch)
  * 2 ms while batches came (8 ms after 100 ms without): 500 wake-ups a
  * second per consumer of a slow stream such as the analyzer's, which the
  * analyzer paid for in scheduling on a 2-CPU machine. A fast stream never
- * lets the worker sleep, so the reader then makes no system call for it.
- * Without an eventfd, the naps remain. */
+ * lets the worker sleep, so the reader then makes no system call for it. */
 static void
-worker_idle(struct cbc_rt *rt, uint64_t last_batch, uint64_t last_tick,
-            uint64_t tick_ns)
+worker_idle(struct cbc_rt *rt, uint64_t last_tick, uint64_t tick_ns)
 {
-    uint64_t t = now_ns(CLOCK_MONOTONIC), since = t - last_tick;
+    uint64_t since = now_ns(CLOCK_MONOTONIC) - last_tick;
     /* Until the next tick, if the sink has one. */
     uint64_t ns = rt->sink.tick == NULL ? WORKER_SLEEP_MAX_MS * 1000000ull
                   : since >= tick_ns    ? 0
                                         : tick_ns - since;
+    struct pollfd pf = {.fd = rt->wake_fd, .events = POLLIN};
+    uint64_t v;
 
     if (ns == 0)
         return;
-    if (rt->wake_fd >= 0) {
-        struct pollfd pf = {.fd = rt->wake_fd, .events = POLLIN};
-        uint64_t v;
-        if (ns > WORKER_SLEEP_MAX_MS * 1000000ull)
-            ns = WORKER_SLEEP_MAX_MS * 1000000ull;
-        ck_pr_store_int(&rt->worker_asleep, 1);
-        ck_pr_fence_memory(); /* pairs with worker_wake() */
-        if (ck_ring_size(&rt->full) == 0 &&
-            !ck_pr_load_int(&rt->reader_done))
-            (void)poll(&pf, 1, (int)((ns + 999999u) / 1000000u));
-        ck_pr_store_int(&rt->worker_asleep, 0);
-        if (read(rt->wake_fd, &v, sizeof v) < 0) {
-            /* EAGAIN: woken by the timeout, or the batch came first */
-        }
-        return;
+    if (ns > WORKER_SLEEP_MAX_MS * 1000000ull)
+        ns = WORKER_SLEEP_MAX_MS * 1000000ull;
+    ck_pr_store_int(&rt->worker_asleep, 1);
+    ck_pr_fence_memory(); /* pairs with worker_wake() */
+    if (ck_ring_size(&rt->full) == 0 && !ck_pr_load_int(&rt->reader_done))
+        (void)poll(&pf, 1, (int)((ns + 999999u) / 1000000u));
+    ck_pr_store_int(&rt->worker_asleep, 0);
+    if (read(rt->wake_fd, &v, sizeof v) < 0) {
+        /* EAGAIN: woken by the timeout, or the batch came first */
     }
-    if (ns > (t - last_batch >= WORKER_QUIET_NS ? 8000000u : 2000000u))
-        ns = t - last_batch >= WORKER_QUIET_NS ? 8000000u : 2000000u;
-    struct timespec ts = {0, (long)ns};
-    nanosleep(&ts, NULL);
 }
 
 static void *
@@ -929,7 +916,6 @@ worker_main(void *arg)
 {
     struct cbc_rt *rt = arg;
     uint64_t last_tick = 0, tick_ns = (uint64_t)rt->opts.tick_ms * 1000000u;
-    uint64_t last_batch = 0;
     int status = 0;
 
     /* start() runs here, in the thread that will deliver every event (so
@@ -950,7 +936,6 @@ worker_main(void *arg)
             deliver(rt, b);
             if (!ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b))
                 abort();
-            last_batch = now_ns(CLOCK_MONOTONIC);
         } else if (ck_pr_load_int(&rt->reader_done)) {
             /* The reader enqueued its last batch before setting done
              * (ck_pr store after the ring's fence): one more look. */
@@ -960,7 +945,7 @@ worker_main(void *arg)
             ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b);
             continue;
         } else {
-            worker_idle(rt, last_batch, last_tick, tick_ns);
+            worker_idle(rt, last_tick, tick_ns);
         }
         now = now_ns(CLOCK_MONOTONIC);
         if (rt->sink.tick != NULL && now - last_tick >= tick_ns) {
@@ -1057,8 +1042,7 @@ rt_free(struct cbc_rt *rt)
         cb_bus_close(rt->bus);
     if (rt->inotify_fd >= 0)
         close(rt->inotify_fd);
-    if (rt->wake_fd >= 0)
-        close(rt->wake_fd);
+    close(rt->wake_fd);
     for (uint32_t i = 0; rt->batches && i < rt->opts.handoff_batches; i++)
         free(rt->batches[i]);
     free(rt->batches);
@@ -1106,7 +1090,15 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     opts_defaults(&rt->opts);
     rt->sink = *sink;
     rt->inotify_fd = -1;
+    /* The worker sleeps on it until the reader hands over a batch. */
     rt->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (rt->wake_fd < 0) {
+        err = -errno;
+        fprintf(stderr, "%s: cannot create an eventfd: %s\n",
+                rt->opts.program, strerror(-err));
+        free(rt);
+        return err;
+    }
     pthread_mutex_init(&rt->sink_lock, NULL);
     bo.program = rt->opts.program;
     bo.grace_s = rt->opts.grace_s;
