@@ -548,6 +548,10 @@ cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
         b->opts = *opts;
     if (b->opts.grace_s == 0)
         b->opts.grace_s = 60;
+    if (b->opts.status_interval_ms == 0)
+        b->opts.status_interval_ms = STATUS_INTERVAL_NS / 1000000u;
+    if (b->opts.ring_batch == 0)
+        b->opts.ring_batch = RING_BATCH;
     if (!b->opts.no_status && (err = status_open(b)) != 0) {
         free(b);
         return err;
@@ -786,12 +790,12 @@ cb_bus_poll(struct cb_bus *b, cb_event_fn fn, void *arg, size_t max)
         if (prod_cursors(p) != 0)
             continue;
         for (uint32_t r = 0; r < p->ncur; r++) {
-            size_t budget = max ? max - (size_t)total : RING_BATCH;
+            size_t batch = b->opts.ring_batch;
+            size_t budget = max ? max - (size_t)total : batch;
             long n;
             if (max && (size_t)total >= max)
                 goto done;
-            n = read_ring(b, p, r, budget < RING_BATCH ? budget : RING_BATCH,
-                          fn, arg);
+            n = read_ring(b, p, r, budget < batch ? budget : batch, fn, arg);
             if (n < 0)
                 return total;
             total += n;
@@ -800,7 +804,8 @@ cb_bus_poll(struct cb_bus *b, cb_event_fn fn, void *arg, size_t max)
 done:
     now = cb__mono_ns();
     reap(b, fn, arg, now);
-    if (now - b->last_status_ns >= STATUS_INTERVAL_NS)
+    if (now - b->last_status_ns >=
+        (uint64_t)b->opts.status_interval_ms * 1000000u)
         status_publish(b, now);
     return total;
 }

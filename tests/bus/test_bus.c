@@ -693,6 +693,60 @@ test_bus_status_segment_shows_this_reader(void **state)
     rec_fini(&r);
 }
 
+/* cb_bus_opts.ring_batch bounds what one pass takes from a ring, and
+ * status_interval_ms how often the status segment is rewritten (the
+ * consumers' consumer.batch and consumer.status_interval). */
+static void
+test_bus_ring_batch_and_status_interval_are_honoured(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-batch", .ring_batch = 10,
+                            .status_interval_ms = 400};
+    struct cb_status_header *sh = malloc(sizeof *sh);
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    char name[128];
+    uint64_t h1, h2, h3;
+    int passes = 0;
+
+    (void)state;
+    assert_non_null(sh);
+    rec_init(&r);
+    ctl_start(&c, "batch", NULL);
+    ctl_publish(&c, 100);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    snprintf(name, sizeof name, "/clipbus-r.%s.%ld", c.bus, (long)getpid());
+    while (r.counts < 100 && passes < 1000) {
+        int before = r.counts;
+        assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+        if (r.counts - before > 10)
+            fail_msg("one pass read %d records of one ring, ring_batch 10",
+                     r.counts - before);
+        passes++;
+    }
+    assert_int_equal(r.counts, 100);
+    assert_true(passes >= 10);
+    assert_int_equal(cb_status_read(name, sh), 0);
+    h1 = sh->heartbeat_real_ns;
+    cbt_sleep_us(150000); /* the default interval (100 ms) would publish */
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    assert_int_equal(cb_status_read(name, sh), 0);
+    h2 = sh->heartbeat_real_ns;
+    cbt_sleep_us(300000);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    assert_int_equal(cb_status_read(name, sh), 0);
+    h3 = sh->heartbeat_real_ns;
+    ctl_exit(&c);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    free(sh);
+    rec_fini(&r);
+    if (h2 != h1)
+        fail_msg("status rewritten %.0f ms after the last time, interval "
+                 "400 ms", (double)(h2 - h1) / 1e6);
+    assert_true(h3 > h1);
+}
+
 static void
 test_bus_wait_wakes_on_records_and_times_out(void **state)
 {
@@ -810,6 +864,7 @@ main(void)
         cmocka_unit_test(test_bus_no_gc_never_rereads_an_expired_segment),
         cmocka_unit_test(test_bus_loss_events_add_up_to_lost),
         cmocka_unit_test(test_bus_status_segment_shows_this_reader),
+        cmocka_unit_test(test_bus_ring_batch_and_status_interval_are_honoured),
         cmocka_unit_test(test_bus_wait_wakes_on_records_and_times_out),
         cmocka_unit_test(test_bus_from_now_skips_old_records_of_running_producers),
         cmocka_unit_test(test_bus_foreign_segment_is_reported_once),

@@ -242,6 +242,9 @@ struct cb_bus_opts {
     int no_status;          /* 1: publish no status segment */
     int no_gc;              /* 1: never unlink producer segments */
     int allow_foreign;      /* 1: accept other users' segments */
+    uint32_t status_interval_ms; /* refresh the status segment (100) */
+    uint32_t ring_batch;    /* cb_bus_poll: records per ring per pass
+                             * before the next ring (4096) */
 };
 
 /* Event types passed to the callback of cb_bus_poll(). */
