@@ -101,6 +101,7 @@ struct cba_watch_opts {
     int from; /* CB_FROM_*, or -1 for the config's bus.from */
     uint32_t exit_idle_ms;
     int quiet;
+    int sched; /* CBC_SCHED_*, or CBC_SCHED_UNSET for the config's */
 };
 /* Runs the watcher until a signal (or exit_idle); the exit status. */
 int cba_watch_run(const struct cba_watch_opts *o);

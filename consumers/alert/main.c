@@ -13,6 +13,7 @@
 
 #include "alert.h"
 #include "cli.h"
+#include "sched_class.h"
 #include "config.h"
 #include "config_schema.h"
 
@@ -51,6 +52,7 @@ cba_usage(FILE *f)
         "      --from WHERE    oldest (default) or now\n"
         "      --exit-idle MS  exit once every producer has ended and\n"
         "                      nothing happened for MS ms\n"
+        CBC_CLI_SCHED_HELP
         "  -q, --quiet         no log line per notification\n"
         "  -h, --help          this text\n"
         "\n"
@@ -111,6 +113,7 @@ struct opts {
     uint32_t exit_idle_ms;
     int quiet, json, from; /* from: CB_FROM_*, or -1 for the config's */
     int first;             /* argv index of the first non-option */
+    int sched;             /* CBC_SCHED_*, or CBC_SCHED_UNSET */
 };
 
 static int
@@ -128,6 +131,7 @@ parse_one(void *arg, int opt, const char *val)
     case 'q': o->quiet = 1; return 0;
     case 'F': return cbc_cli_from(o->cmd, val, &o->from);
     case 'X': return cbc_cli_exit_idle(o->cmd, val, &o->exit_idle_ms);
+    case 'S': return cbc_cli_sched(o->cmd, val, &o->sched);
     case 'm':
         if (o->n_match == AL_SIL_MATCH_MAX || strchr(val, ',') ||
             strchr(val, '=') == NULL || val[0] == '=') {
@@ -160,6 +164,7 @@ parse_opts(int argc, char **argv, struct opts *o, const char *cmd)
         {"state", required_argument, NULL, 's'},
         {"from", required_argument, NULL, 'F'},
         {"exit-idle", required_argument, NULL, 'X'},
+        {"sched", required_argument, NULL, 'S'},
         {"match", required_argument, NULL, 'm'},
         {"for", required_argument, NULL, 'f'},
         {"until", required_argument, NULL, 'u'},
@@ -172,6 +177,7 @@ parse_opts(int argc, char **argv, struct opts *o, const char *cmd)
 
     o->cmd = cmd;
     o->from = -1;
+    o->sched = CBC_SCHED_UNSET;
     return cbc_cli_parse_args(cmd, argc, argv, "c:b:s:m:qh", longs, cba_usage,
                               parse_one, o, &o->first);
 }
@@ -408,8 +414,8 @@ cmd_watch(int argc, char **argv)
         return CBC_CONFIG_EXIT;
     struct cbc_config_watch_opts wo = {.quiet = o.quiet != 0};
     cbc_config_watch_start(&wo);
-    struct cba_watch_opts w = {o.config, o.bus, o.state, o.from, o.exit_idle_ms,
-                           o.quiet};
+    struct cba_watch_opts w = {o.config, o.bus,        o.state, o.from,
+                               o.exit_idle_ms, o.quiet, o.sched};
     rc = cba_watch_run(&w);
     cbc_config_watch_stop();
     cbc_config_fini();

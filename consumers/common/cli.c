@@ -9,6 +9,7 @@
 #include <clipbus/reader.h>
 
 #include "cli.h"
+#include "sched_class.h"
 
 int
 cbc_cli_parse_args(const char *prog, int argc, char **argv,
@@ -87,5 +88,18 @@ cbc_cli_exit_idle(const char *prog, const char *val, uint32_t *ms)
         return -1;
     }
     *ms = (uint32_t)v;
+    return 0;
+}
+
+int
+cbc_cli_sched(const char *prog, const char *val, int *sched)
+{
+    int v = cbc_sched_parse(val);
+    if (v < 0) {
+        fprintf(stderr, "%s: --sched: '%s' is not idle, batch or normal; "
+                        "see %s --help\n", prog, val, prog);
+        return -1;
+    }
+    *sched = v;
     return 0;
 }

@@ -42,4 +42,13 @@ int cbc_cli_from(const char *prog, const char *val, int *from);
 /* --exit-idle MS: milliseconds, 0 (never, the default) to 86400000. */
 int cbc_cli_exit_idle(const char *prog, const char *val, uint32_t *ms);
 
+/* --sched idle|batch|normal: *sched = CBC_SCHED_* (sched_class.h). */
+int cbc_cli_sched(const char *prog, const char *val, int *sched);
+
+/* The help text of --sched, the same in every consumer. */
+#define CBC_CLI_SCHED_HELP                                                   \
+    "      --sched CLASS   CPU scheduling class: idle (default: run only\n"  \
+    "                      on CPU time nothing else wants), batch or\n"      \
+    "                      normal; also CLIPBUS_SCHED, consumer.sched\n"
+
 #endif /* CBC_CLI_H */

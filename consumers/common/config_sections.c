@@ -31,6 +31,8 @@ check_bus_name(const char *s)
 
 /* Order matches CB_FROM_OLDEST (0) and CB_FROM_NOW (1) of reader.h. */
 static const char *const from_names[] = {"oldest", "now", NULL};
+/* In the order of enum cbc_sched (sched_class.h). */
+static const char *const sched_names[] = {"idle", "batch", "normal", NULL};
 
 static const struct cbc_key bus_keys[] = {
     {.name = "name",
@@ -73,7 +75,7 @@ static const struct cbc_key consumer_keys[] = {
     {.name = "status_interval",
      .type = CBC_T_DURATION,
      .offset = offsetof(struct cbc_consumer_config, status_interval_ns),
-     .dflt = "\"1s\"",
+     .dflt = "\"100ms\"",
      .min = 100 * CBC_NS_MS,
      .max = CBC_NS_H,
      .doc = "how often the consumer refreshes its status segment (shown "
@@ -81,10 +83,19 @@ static const struct cbc_key consumer_keys[] = {
     {.name = "batch",
      .type = CBC_T_INT,
      .offset = offsetof(struct cbc_consumer_config, batch),
-     .dflt = "256",
+     .dflt = "4096",
      .min = 1,
      .max = 65536,
      .doc = "records taken from one ring before moving to the next"},
+    {.name = "sched",
+     .type = CBC_T_ENUM,
+     .offset = offsetof(struct cbc_consumer_config, sched),
+     .dflt = "\"idle\"",
+     .choices = sched_names,
+     .doc = "CPU scheduling class of the consumer programs: \"idle\" "
+            "(Linux SCHED_IDLE: only CPU time nothing else wants), "
+            "\"batch\" (SCHED_BATCH) or \"normal\"; CLIPBUS_SCHED and "
+            "--sched override it"},
     {.name = NULL},
 };
 

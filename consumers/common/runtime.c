@@ -33,6 +33,7 @@
 #include <ck_ring.h>
 
 #include "runtime.h"
+#include "sched_class.h"
 
 #define CHUNK_BITS 12u
 #define CHUNK      (1u << CHUNK_BITS)
@@ -1076,6 +1077,14 @@ opts_defaults(struct cbc_rt_opts *o)
         o->batch_bytes = 256u * 1024;
 }
 
+void
+cbc_rt_opts_consumer(struct cbc_rt_opts *o,
+                     const struct cbc_consumer_config *c)
+{
+    o->status_interval_ms = (uint32_t)(c->status_interval_ns / 1000000u);
+    o->ring_batch = (uint32_t)c->batch;
+}
+
 int
 cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
 {
@@ -1090,6 +1099,9 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     opts_defaults(&rt->opts);
     rt->sink = *sink;
     rt->inotify_fd = -1;
+    /* Before any thread of ours: they inherit the class. A failure is
+     * reported and the consumer runs on in the class it has. */
+    (void)cbc_sched_apply(rt->opts.program, rt->opts.sched);
     /* The worker sleeps on it until the reader hands over a batch. */
     rt->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (rt->wake_fd < 0) {
@@ -1103,6 +1115,8 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     bo.program = rt->opts.program;
     bo.grace_s = rt->opts.grace_s;
     bo.from = rt->opts.from;
+    bo.status_interval_ms = rt->opts.status_interval_ms;
+    bo.ring_batch = rt->opts.ring_batch;
     err = handoff_init(rt);
     if (err == 0)
         err = cb_bus_open(rt->opts.bus, &bo, &rt->bus);

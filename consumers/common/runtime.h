@@ -34,6 +34,8 @@
 
 #include <clipbus/reader.h>
 
+#include "config.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -133,7 +135,21 @@ struct cbc_rt_opts {
      * carry the snapshot number in `count`. A sink replaces its in-flight
      * table at each DONE. */
     uint32_t inflight_ms;
+    /* CPU scheduling class, CBC_SCHED_* (sched_class.h; 0 is idle), applied to
+     * every thread of the process before the run starts. The program
+     * resolves it (cbc_sched_resolve: --sched, CLIPBUS_SCHED, config). */
+    int sched;
+    /* The "consumer" section's settings (cbc_rt_opts_consumer): status
+     * segment refresh (0: 100 ms) and records per ring per pass (0:
+     * 4096). */
+    uint32_t status_interval_ms;
+    uint32_t ring_batch;
 };
+
+/* Takes status_interval_ms and ring_batch from a configuration's
+ * "consumer" section (its sched is resolved by the program). */
+void cbc_rt_opts_consumer(struct cbc_rt_opts *o,
+                          const struct cbc_consumer_config *c);
 
 /* Runs the consumer until SIGINT/SIGTERM, cbc_rt_stop(), or exit_idle_ms.
  * Returns 0, the sink's start() status, or a negative code (the bus could

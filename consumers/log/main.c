@@ -15,6 +15,7 @@
 #include <clipbus/reader.h>
 
 #include "cli.h"
+#include "sched_class.h"
 #include "config.h"
 #include "logdb.h"
 #include "maint.h"
@@ -28,7 +29,8 @@ usage(FILE *f)
 {
     fprintf(f,
         "Usage: clipbus-log [--db FILE] [--bus NAME] [--config FILE]\n"
-        "                   [--from oldest|now] [--exit-idle MS] [-v]\n"
+        "                   [--from oldest|now] [--exit-idle MS]\n"
+        "                   [--sched idle|batch|normal] [-v]\n"
         "       clipbus-log --maintain [--db FILE] [--now TIME]\n"
         "\n"
         "Writes every record of a clipbus bus into one SQLite database:\n"
@@ -54,6 +56,9 @@ usage(FILE *f)
         "                    or now\n"
         "  --exit-idle MS    exit once every producer seen has ended and\n"
         "                    none appeared for MS milliseconds\n"
+        "  --sched CLASS     CPU scheduling class: idle (default: run only\n"
+        "                    on CPU time nothing else wants), batch or\n"
+        "                    normal; also CLIPBUS_SCHED, consumer.sched\n"
         "  --maintain        run retention and maintenance once and exit\n"
         "  --now TIME        with --maintain: the time to apply retention\n"
         "                    at (ISO 8601 or 'now'; for tests and replays)\n"
@@ -69,6 +74,7 @@ usage(FILE *f)
 struct args {
     const char *db, *bus, *config, *now;
     int from; /* CB_FROM_*, or -1 for the config's */
+    int sched; /* CBC_SCHED_*, or CBC_SCHED_UNSET */
     uint32_t exit_idle_ms;
     int maintain, verbose;
 };
@@ -87,6 +93,7 @@ parse_one(void *arg, int opt, const char *val)
     case 'v': a->verbose = 1; return 0;
     case 'f': return cbc_cli_from(PROG, val, &a->from);
     case 'x': return cbc_cli_exit_idle(PROG, val, &a->exit_idle_ms);
+    case 'S': return cbc_cli_sched(PROG, val, &a->sched);
     default: return -1;
     }
 }
@@ -101,6 +108,7 @@ parse_args(int argc, char **argv, struct args *a)
         {"config", required_argument, NULL, 'c'},
         {"from", required_argument, NULL, 'f'},
         {"exit-idle", required_argument, NULL, 'x'},
+        {"sched", required_argument, NULL, 'S'},
         {"maintain", no_argument, NULL, 'm'},
         {"now", required_argument, NULL, 'n'},
         {"verbose", no_argument, NULL, 'v'},
@@ -111,6 +119,7 @@ parse_args(int argc, char **argv, struct args *a)
 
     memset(a, 0, sizeof *a);
     a->from = -1;
+    a->sched = CBC_SCHED_UNSET;
     rc = cbc_cli_parse(PROG, argc, argv, "vh", opts, usage, parse_one, a);
     if (rc == 0 && a->now && !a->maintain) {
         fprintf(stderr, PROG ": --now needs --maintain\n");
@@ -186,6 +195,8 @@ read_config(const struct args *a, struct cbl_sink_opts *so,
     so->maintenance_interval_ns = cfg->log.maintenance_interval_ns;
     ro->grace_s = (uint32_t)(cfg->bus.grace_ns / 1000000000u);
     ro->from = cfg->bus.from;
+    ro->sched = cfg->consumer.sched;
+    cbc_rt_opts_consumer(ro, &cfg->consumer);
     rcu_read_unlock();
     ro->bus = *bus ? bus : NULL;
     if (a->from >= 0)
@@ -218,6 +229,11 @@ main(int argc, char **argv)
         rcu_unregister_thread();
         cbc_config_fini();
         return maintain_once(&so, a.now, a.verbose);
+    }
+    if ((ro.sched = cbc_sched_resolve(PROG, a.sched, ro.sched)) < 0) {
+        rcu_unregister_thread();
+        cbc_config_fini();
+        return 2;
     }
     so.use_config = 1;
     ro.program = "clipbus-log";

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "config.h"
 #include "progress.h"
+#include "sched_class.h"
 
 #define PROG "clipbus-progress"
 #define NS   1000000000ull
@@ -34,6 +35,7 @@ struct cli {
     int logs, log_level, plain, color; /* color: -1 auto, 0 never, 1 */
     double interval_s, until_idle_s;
     int from;                          /* -1: config */
+    int sched;                         /* CBC_SCHED_*, or UNSET */
 };
 
 /* clang-format off */
@@ -78,6 +80,9 @@ usage(FILE *f)
 "  --until-idle SECONDS\n"
 "                      exit once every producer seen has ended and no new\n"
 "                      one appeared for this long (scripts, tests)\n"
+"  --sched CLASS       CPU scheduling class: idle, batch or normal\n"
+"                      (default: $CLIPBUS_SCHED, else normal for bars\n"
+"                      on a terminal, else consumer.sched: idle)\n"
 "  -h, --help          this text\n"
 "\n"
 "Exit status: 0 on SIGINT, SIGTERM or --until-idle; 2 for bad options or\n"
@@ -119,7 +124,7 @@ parse_secs(const char *opt, const char *s, double lo, double *out)
 }
 
 enum { O_BUS = 256, O_CONFIG, O_ETA, O_LOGS, O_JSON, O_INTERVAL, O_PLAIN,
-       O_COLOR, O_FROM, O_IDLE };
+       O_COLOR, O_FROM, O_IDLE, O_SCHED };
 
 static int
 parse_one(struct cli *c, int opt, const char *arg)
@@ -154,6 +159,7 @@ parse_one(struct cli *c, int opt, const char *arg)
                 arg);
         return -1;
     case O_FROM: return cbc_cli_from(PROG, arg, &c->from);
+    case O_SCHED: return cbc_cli_sched(PROG, arg, &c->sched);
     default: return -1;
     }
 }
@@ -179,6 +185,7 @@ parse_cli(int argc, char **argv, struct cli *c)
         {"color", required_argument, NULL, O_COLOR},
         {"from", required_argument, NULL, O_FROM},
         {"until-idle", required_argument, NULL, O_IDLE},
+        {"sched", required_argument, NULL, O_SCHED},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -186,6 +193,7 @@ parse_cli(int argc, char **argv, struct cli *c)
     memset(c, 0, sizeof *c);
     c->color = -1;
     c->from = -1;
+    c->sched = CBC_SCHED_UNSET;
     return cbc_cli_parse(PROG, argc, argv, "h", lo, usage, parse_one_cb, c);
 }
 
@@ -335,13 +343,14 @@ sink_stop(void *arg)
 /* Copies what the program needs from the current config. */
 static void
 read_config(struct cbc_progress_config *pc, struct cbc_bus_config *bc,
-            char *bus, size_t bus_len)
+            struct cbc_consumer_config *cc, char *bus, size_t bus_len)
 {
     rcu_register_thread();
     rcu_read_lock();
     const struct cbc_config *cfg = cbc_config_current();
     *pc = cfg->progress;
     *bc = cfg->bus;
+    *cc = cfg->consumer;
     snprintf(bus, bus_len, "%s", cfg->bus.name ? cfg->bus.name : "");
     rcu_read_unlock();
     rcu_unregister_thread();
@@ -384,13 +393,14 @@ main(int argc, char **argv)
     struct cbc_progress_config pc;
     struct cbc_bus_config bc;
     char cfg_bus[64];
+    struct cbc_consumer_config cc;
     int rc = parse_cli(argc, argv, &c);
 
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     if (cbc_config_init(PROG, c.config) < 0)
         return CBC_CONFIG_EXIT;
-    read_config(&pc, &bc, cfg_bus, sizeof cfg_bus);
+    read_config(&pc, &bc, &cc, cfg_bus, sizeof cfg_bus);
     setup_app(&a, &c, &pc);
 
     struct cbc_rt_opts ro = {
@@ -400,7 +410,18 @@ main(int argc, char **argv)
         .from = c.from >= 0 ? c.from : bc.from,
         .tick_ms = 50,
         .exit_idle_ms = (uint32_t)(c.until_idle_s * 1000),
+        /* Bars redrawn on a terminal are a screen a person is watching:
+         * a normal task, unless told otherwise (sched_class.h). */
+        .sched = cbc_sched_resolve(PROG, c.sched,
+                                   a.tty ? CBC_SCHED_NORMAL : cc.sched),
     };
+    cbc_rt_opts_consumer(&ro, &cc);
+    if (ro.sched < 0) {
+        cbp_inflight_fini(&a.inflight);
+        cbp_sessions_fini(&a.sessions);
+        cbc_config_fini();
+        return 2;
+    }
     struct cbc_sink sink = {.arg = &a,
                             .start = sink_start,
                             .event = sink_event,

@@ -15,6 +15,7 @@
 #include <urcu.h>
 
 #include "cli.h"
+#include "sched_class.h"
 #include "config.h"
 #include "config_schema.h"
 #include "rrd_int.h"
@@ -57,6 +58,7 @@ usage(FILE *f)
         "                      the clock (default 5m)\n"
         "      --exit-idle MS  exit once every producer seen has ended and\n"
         "                      nothing happened for MS ms (one-shot runs)\n"
+        CBC_CLI_SCHED_HELP
         "  -q, --quiet         no log lines on stderr (errors still exit)\n"
         "  -h, --help          this text\n"
         "\n"
@@ -73,6 +75,7 @@ usage(FILE *f)
 struct args {
     const char *config, *bus, *dir, *daemon;
     int direct, quiet, from; /* from: CB_FROM_*, or -1 for the config's */
+    int sched;               /* CBC_SCHED_*, or CBC_SCHED_UNSET */
     uint64_t future_ns;
     uint32_t exit_idle_ms;
 };
@@ -90,6 +93,7 @@ parse_one(void *arg, int opt, const char *val)
     case 'q': a->quiet = 1; return 0;
     case 'F': return cbc_cli_from(PROG, val, &a->from);
     case 'X': return cbc_cli_exit_idle(PROG, val, &a->exit_idle_ms);
+    case 'S': return cbc_cli_sched(PROG, val, &a->sched);
     case 'd':
         if (val[0] == '\0') {
             fprintf(stderr, PROG ": --dir: empty directory name\n");
@@ -121,12 +125,14 @@ parse_args(int argc, char **argv, struct args *a)
         {"from", required_argument, NULL, 'F'},
         {"future", required_argument, NULL, 'U'},
         {"exit-idle", required_argument, NULL, 'X'},
+        {"sched", required_argument, NULL, 'S'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
 
     a->from = -1;
+    a->sched = CBC_SCHED_UNSET;
     a->future_ns = 300ull * 1000000000u;
     return cbc_cli_parse(PROG, argc, argv, "c:b:d:D:qh", longs, usage,
                          parse_one, a);
@@ -139,6 +145,7 @@ struct run_cfg {
     char *bus;
     uint32_t grace_s;
     int from;
+    struct cbc_consumer_config consumer;
 };
 
 static char *
@@ -177,6 +184,7 @@ copy_config(struct run_cfg *r)
     r->bus = dup_or_null(cfg->bus.name);
     r->grace_s = (uint32_t)(cfg->bus.grace_ns / 1000000000u);
     r->from = cfg->bus.from;
+    r->consumer = cfg->consumer;
     rcu_read_unlock();
     return 0;
 }
@@ -227,6 +235,11 @@ main(int argc, char **argv)
     ro.from = a.from >= 0 ? a.from : r.from;
     ro.exit_idle_ms = a.exit_idle_ms;
     ro.quiet = a.quiet;
+    cbc_rt_opts_consumer(&ro, &r.consumer);
+    if ((ro.sched = cbc_sched_resolve(PROG, a.sched, r.consumer.sched)) < 0) {
+        free_config(&r);
+        return EXIT_USAGE;
+    }
     if (cbr_sink_create(&o, &s) != 0) {
         fprintf(stderr, "clipbus-rrd: out of memory\n");
         return 1;

@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "sched_class.h"
 #include "top.h"
 
 #define NS 1000000000ull
@@ -32,6 +33,7 @@
 struct cli {
     const char *bus, *config, *view;
     int batch, once, json, color, from, width;
+    int sched; /* CBC_SCHED_*, or CBC_SCHED_UNSET */
     long frames;
     double delay_s;
 };
@@ -81,6 +83,9 @@ usage(FILE *f)
 "      --config PATH    configuration file (default: $CLIPBUS_CONFIG);\n"
 "                       sections \"top\" and \"progress\", docs/config.md\n"
 "      --from oldest|now  where to start reading each ring (oldest)\n"
+"      --sched CLASS    CPU scheduling class: idle, batch or normal\n"
+"                       (default: $CLIPBUS_SCHED, else normal for the\n"
+"                       screen, consumer.sched (idle) with -b, --once)\n"
 "  -h, --help           this text\n"
 "\n"
 "Exit status: 0 on q, SIGINT, SIGTERM or when -n/--once are done; 2 for\n"
@@ -139,6 +144,7 @@ parse_one(struct cli *c, int opt, const char *arg)
         return c->color == -2 ? bad("--color", arg, "auto, always or never")
                               : 0;
     case 'F': return cbc_cli_from(TOP_PROG, arg, &c->from);
+    case 'S': return cbc_cli_sched(TOP_PROG, arg, &c->sched);
     default: return -1;
     }
 }
@@ -159,13 +165,15 @@ parse_cli(int argc, char **argv, struct cli *c)
         {"json", 0, NULL, 'j'}, {"view", 1, NULL, 'v'},
         {"width", 1, NULL, 'w'}, {"color", 1, NULL, 'k'},
         {"bus", 1, NULL, 'B'}, {"config", 1, NULL, 'C'},
-        {"from", 1, NULL, 'F'}, {"help", 0, NULL, 'h'},
+        {"from", 1, NULL, 'F'}, {"sched", 1, NULL, 'S'},
+        {"help", 0, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int rc;
 
     memset(c, 0, sizeof *c);
     c->color = -1;
     c->from = -1;
+    c->sched = CBC_SCHED_UNSET;
     rc = cbc_cli_parse(TOP_PROG, argc, argv, "d:bn:h", lo, usage,
                        parse_one_cb, c);
     if (rc != 0)
@@ -278,7 +286,8 @@ sink_stop(void *arg)
 /* ---- main --------------------------------------------------------------- */
 
 static int
-setup(struct app *a, char *bus, size_t bus_len, struct cbc_bus_config *bc)
+setup(struct app *a, char *bus, size_t bus_len, struct cbc_bus_config *bc,
+      struct cbc_consumer_config *cc)
 {
     struct cbc_top_config tc;
     struct cbc_progress_config pc;
@@ -291,6 +300,7 @@ setup(struct app *a, char *bus, size_t bus_len, struct cbc_bus_config *bc)
     tc = cfg->top;
     pc = cfg->progress;
     *bc = cfg->bus;
+    *cc = cfg->consumer;
     snprintf(bus, bus_len, "%s", a->c.bus ? a->c.bus
                                  : cfg->bus.name ? cfg->bus.name : "");
     int view = top_view_parse(a->c.view ? a->c.view : tc.view);
@@ -342,6 +352,7 @@ main(int argc, char **argv)
     static struct app a;
     struct cbc_bus_config bc;
     char bus[64];
+    struct cbc_consumer_config cc;
     int rc = parse_cli(argc, argv, &a.c);
 
     if (rc != 0)
@@ -354,7 +365,7 @@ main(int argc, char **argv)
     }
     if (cbc_config_init(TOP_PROG, a.c.config) < 0)
         return CBC_CONFIG_EXIT;
-    if (setup(&a, bus, sizeof bus, &bc) < 0) {
+    if (setup(&a, bus, sizeof bus, &bc, &cc) < 0) {
         cbc_config_fini();
         return 2;
     }
@@ -364,7 +375,18 @@ main(int argc, char **argv)
                              .bus = bus,
                              .grace_s = (uint32_t)(bc.grace_ns / NS),
                              .from = a.c.from >= 0 ? a.c.from : bc.from,
-                             .tick_ms = 50};
+                             .tick_ms = 50,
+                             /* The screen answers a person's keys: a
+                              * normal task unless told (sched_class.h). */
+                             .sched = cbc_sched_resolve(
+                                 TOP_PROG, a.c.sched,
+                                 a.tui ? CBC_SCHED_NORMAL : cc.sched)};
+    cbc_rt_opts_consumer(&ro, &cc);
+    if (ro.sched < 0) {
+        top_model_fini(&a.m);
+        cbc_config_fini();
+        return 2;
+    }
     struct cbc_sink sink = {.arg = &a, .start = sink_start,
                             .event = sink_event, .tick = sink_tick,
                             .stop = sink_stop};

@@ -31,6 +31,13 @@ for p in "$RRD" "$LOG" "$ALERT" "$TOP" "$PROGRESS"; do
         --from sideways
     refuses "$p" "$n: unknown option '--no-such-option'; see $n --help" \
         --no-such-option
+    refuses "$p" "$n: --sched: 'fast' is not idle, batch or normal; see $n --help" \
+        --sched fast
+    # A bad CLIPBUS_SCHED is refused before anything starts (-b: top needs
+    # no terminal then; the bus is never opened).
+    extra=(); [ "$p" = "$TOP" ] && extra=(-b)
+    CLIPBUS_SCHED=bogus refuses "$p" "$n: CLIPBUS_SCHED: 'bogus' is not idle, batch or normal" \
+        "${extra[@]}" --bus cli_common_never_opened
     # --help goes to stdout, exit 0.
     if "$p" --help >"$T/out" 2>"$T/err" && grep -q "^Usage: $n" "$T/out" &&
         [ ! -s "$T/err" ]; then

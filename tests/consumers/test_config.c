@@ -191,8 +191,9 @@ test_defaults_match_docs(void **state)
     assert_null(c->bus.name);
     assert_int_equal(c->bus.grace_ns, 60 * CBC_NS_S);
     assert_int_equal(c->bus.from, 0);
-    assert_int_equal(c->consumer.status_interval_ns, CBC_NS_S);
-    assert_int_equal(c->consumer.batch, 256);
+    assert_int_equal(c->consumer.status_interval_ns, 100 * CBC_NS_MS);
+    assert_int_equal(c->consumer.batch, 4096);
+    assert_int_equal(c->consumer.sched, 0); /* "idle" */
     assert_string_equal(c->rrd.dir, "clipbus-rrd");
     assert_int_equal(c->rrd.step_ns, 10 * CBC_NS_S);
     assert_int_equal(c->rrd.heartbeat_ns, 20 * CBC_NS_S);
@@ -507,7 +508,7 @@ test_init_without_file_runs_on_defaults(void **state)
     (void)state;
     unsetenv(CBC_CONFIG_ENV);
     assert_int_equal(cbc_config_init("test", NULL), 0);
-    assert_int_equal(current_batch(), 256);
+    assert_int_equal(current_batch(), 4096);
     assert_int_equal(cbc_config_watch_start(NULL), 0);
     assert_int_equal(cbc_config_reload(), CBC_RELOAD_NONE);
     cbc_config_fini();

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sched_class.h"
 #include "tail.h"
 
 #define CMD         "tail"
@@ -38,6 +39,7 @@ struct tail_opts {
     uint64_t count; /* 0: no limit */
     unsigned kinds; /* mask over enum tail_type */
     const char *grep;
+    int sched; /* CBC_SCHED_*, or CBC_SCHED_UNSET */
 };
 
 struct tail_ctx {
@@ -59,6 +61,7 @@ usage(FILE *f)
 "Usage: clipbus tail [--bus NAME] [--jsonl] [--from oldest|now]\n"
 "                    [-f | --follow | --no-follow] [--count N]\n"
 "                    [--kind LIST] [--grep TEXT] [--utc]\n"
+"                    [--sched idle|batch|normal]\n"
 "Print every event of a bus as one line: records of every producer\n"
 "(calls, sessions, progress, metrics, logs, threads), losses, producers\n"
 "appearing, exiting or dying, and segments that cannot be read.\n"
@@ -81,6 +84,9 @@ usage(FILE *f)
 "  --grep TEXT       print only lines containing TEXT (matched against the\n"
 "                    printed line, JSON or text)\n"
 "  --utc             times in UTC (text output; JSON is always UTC)\n"
+"  --sched CLASS     CPU scheduling class: idle, batch or normal (default:\n"
+"                    $CLIPBUS_SCHED, else normal when stdout is a\n"
+"                    terminal, idle otherwise: docs/consumers.md)\n"
 "  -h, --help        this text\n"
 "\n"
 "Line format: TIME PID rRING/TID [sSESSION] TYPE NAME DETAILS, e.g.\n"
@@ -197,7 +203,8 @@ enum {
     O_KIND,
     O_GREP,
     O_UTC,
-    O_BUS
+    O_BUS,
+    O_SCHED
 };
 
 /* Applies option c with argument arg. Returns 0, -1 after --help, or
@@ -243,6 +250,11 @@ parse_one(int c, const char *arg, const char *opt, struct tail_opts *o)
     case O_UTC:
         o->utc = 1;
         return 0;
+    case O_SCHED:
+        if ((o->sched = cbc_sched_parse(arg)) < 0)
+            return cli_usage_error(
+                CMD, "--sched '%s': expected idle, batch or normal", arg);
+        return 0;
     case 'h':
         usage(stdout);
         return -1;
@@ -266,6 +278,7 @@ parse(int argc, char **argv, struct tail_opts *o)
         {"kind", required_argument, NULL, O_KIND},
         {"grep", required_argument, NULL, O_GREP},
         {"utc", no_argument, NULL, O_UTC},
+        {"sched", required_argument, NULL, O_SCHED},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -347,8 +360,10 @@ run(struct cb_bus *bus, struct tail_ctx *c)
 int
 cmd_tail(int argc, char **argv)
 {
-    struct tail_opts o = {
-        .from = CB_FROM_OLDEST, .follow = 1, .kinds = (1u << TT_COUNT_) - 1};
+    struct tail_opts o = {.from = CB_FROM_OLDEST,
+                          .follow = 1,
+                          .kinds = (1u << TT_COUNT_) - 1,
+                          .sched = CBC_SCHED_UNSET};
     struct tail_ctx c = {.o = &o};
     struct cb_bus_opts bo = {0};
     struct cb_bus *bus;
@@ -359,6 +374,14 @@ cmd_tail(int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((name = cli_bus(CMD, o.bus)) == NULL)
         return CLI_USAGE;
+    /* Lines on a terminal are read by a person as they come: a normal
+     * task; into a pipe or a file, background work (sched_class.h). */
+    o.sched = cbc_sched_resolve("clipbus tail", o.sched,
+                                isatty(STDOUT_FILENO) ? CBC_SCHED_NORMAL
+                                                      : CBC_SCHED_IDLE);
+    if (o.sched < 0)
+        return CLI_USAGE;
+    (void)cbc_sched_apply("clipbus tail", o.sched);
     bo.program = "clipbus-tail";
     bo.from = o.from;
     signals_install();
