@@ -54,8 +54,10 @@ Options:
   --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
 Environment: BENCH_REPS, BENCH_SHORT, BENCH_WARMUP (untimed warm-up rounds,
 default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
-BENCH_SNAPSHOTS (4), BENCH_NICE (the consumers' niceness, 0; 19 runs them
-as background work), TMPDIR (work directory: corpus, databases).
+BENCH_SNAPSHOTS (4), BENCH_NICE (the consumers' niceness, 0),
+CLIPBUS_SCHED (the consumers' scheduling class; unset: their default,
+idle -- CLIPBUS_SCHED=normal measures them as ordinary tasks), TMPDIR
+(work directory: corpus, databases).
 Exit status: 0 measured (whatever the verdict), 1 a build, a run or a
 check failed, 2 usage error.
 EOF
@@ -317,6 +319,19 @@ start_consumers() {
   nice -n "$nice" "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err" &
   consumer_pids+=($!)
   wait_readers "$n_consumers"
+  [[ -n "$consumer_classes" ]] || consumer_classes=$(sched_classes)
+}
+
+# The CPU scheduling classes of the consumers' threads, e.g. "SCHED_IDLE"
+# (they pick it themselves: --sched, CLIPBUS_SCHED, consumer.sched).
+consumer_classes=""
+sched_classes() {
+  local p t
+  for p in "${consumer_pids[@]}"; do
+    for t in /proc/"$p"/task/*; do
+      chrt -p "${t##*/}" 2>/dev/null | sed -n 's/.*policy: //p'
+    done
+  done | sort | uniq -c | awk '{printf "%s%s x%d", (NR > 1 ? ", " : ""), $2, $1}'
 }
 
 # Stops the consumers; their CPU time (user+system, microseconds) in _ccpu.
@@ -415,13 +430,13 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
   --argjson reps "$reps" --argjson warmup "$warmup" --argjson seed "$seed" \
   --argjson channels "$channels" --argjson snapshots "$snapshots" --argjson clips "$clips" \
   --argjson jobs "$jobs" --arg short "$short" --arg note "$note" --argjson nc "$n_consumers" \
-  --argjson nice "$nice" \
+  --argjson nice "$nice" --arg classes "$consumer_classes" \
   --argjson servers "$server_info" --argjson secs "$((t_end - t_start))" \
   '{commit: $commit, cpu: $cpu, cpus: $cpus, kernel: $kernel, load: $load,
     load_end: $load_end, busiest: $busiest, cc: $cc, when: $when, reps: $reps,
     warmup: $warmup, seed: $seed, channels: $channels, snapshots: $snapshots,
     clips: $clips, jobs: $jobs, short: ($short != ""), note: $note, consumers: $nc,
-    consumer_nice: $nice,
+    consumer_nice: $nice, consumer_sched: $classes,
     servers: $servers, seconds: $secs}')
 export BENCH_META
 md="$work/section.md"
@@ -504,7 +519,7 @@ out = []
 out.append({"bench": "analyzer", "case": "config", **{k: meta[k] for k in (
     "commit", "cpu", "cpus", "kernel", "load", "load_end", "reps", "warmup", "seed",
     "channels", "snapshots", "clips", "jobs", "short", "seconds",
-    "consumer_nice")}, "servers": meta["servers"]})
+    "consumer_nice", "consumer_sched")}, "servers": meta["servers"]})
 summ = {}
 for c, name in NAMES.items():
     rs = [by[c][r] for r in reps]
@@ -599,7 +614,9 @@ L.append("- Wall time of the analyzer processes only (snapshot switches, waiting
          "`clipbus tail --jsonl` and `clipbus tail` to /dev/null, clipbus-rrd "
          "(direct RRD writes), clipbus-log (SQLite), clipbus-alert (3 rules, file "
          "channel), clipbus-progress --plain --json, clipbus-top -b -d 1; "
-         f"niceness {meta['consumer_nice']}. "
+         f"niceness {meta['consumer_nice']}, scheduling class of their threads: "
+         f"{meta['consumer_sched'] or 'unknown'} (CLIPBUS_SCHED "
+         f"{os.environ.get('CLIPBUS_SCHED') or 'unset: the default'}). "
          "Overhead = median over repetitions of the paired ratio - 1 (both configurations "
          "of a pair ran in the same repetition); the interval is the sign test's "
          "distribution-free interval for that median, its confidence level in brackets"
