@@ -71,19 +71,19 @@ start top "$TOP" -b -d 1;                           expect_policy "clipbus-top -
 start tail "$CLIPBUS" tail;                         expect_policy "clipbus tail into a file, default" "$last" SCHED_IDLE; stop "$last"
 
 # On a terminal (script(1) gives the program a pseudo-terminal): normal.
+# on_terminal WHAT CMD: runs CMD on a pseudo-terminal, checks its class.
+on_terminal() {
+    local what=$1 child; shift
+    start tty script -qfec "exec $*" /dev/null
+    sleep 0.5
+    child=$(pgrep -P "$last" -n)
+    if [ -n "$child" ]; then expect_policy "$what" "$child" SCHED_OTHER
+    else bad "$what: did not start"; fi
+    stop "$last"
+}
 if command -v script >/dev/null; then
-    start tailtty script -qfec "exec '$CLIPBUS' tail" /dev/null
-    sleep 0.5
-    child=$(pgrep -P "$last" -n)
-    if [ -n "$child" ]; then expect_policy "clipbus tail on a terminal, default" "$child" SCHED_OTHER
-    else bad "clipbus tail on a terminal did not start"; fi
-    stop "$last"
-    start progtty script -qfec "exec '$PROGRESS'" /dev/null
-    sleep 0.5
-    child=$(pgrep -P "$last" -n)
-    if [ -n "$child" ]; then expect_policy "clipbus-progress bars on a terminal, default" "$child" SCHED_OTHER
-    else bad "clipbus-progress on a terminal did not start"; fi
-    stop "$last"
+    on_terminal "clipbus tail on a terminal, default" "'$CLIPBUS' tail"
+    on_terminal "clipbus-progress bars on a terminal, default" "'$PROGRESS'"
 else
     bad "script(1) (util-linux) is missing: cannot test a terminal"
 fi
