@@ -89,14 +89,3 @@ cbc_sched_apply(const char *prog, int sched)
     }
     return 0;
 }
-
-int
-cbc_sched_current(void)
-{
-    switch (sched_getscheduler(0)) {
-    case SCHED_IDLE:  return CBC_SCHED_IDLE;
-    case SCHED_BATCH: return CBC_SCHED_BATCH;
-    case SCHED_OTHER: return CBC_SCHED_NORMAL;
-    default:          return -1;
-    }
-}

@@ -45,8 +45,4 @@ int cbc_sched_resolve(const char *prog, int cli, int config);
  * on stderr; the program may run on in the class it had. */
 int cbc_sched_apply(const char *prog, int sched);
 
-/* The calling thread's class now (CBC_SCHED_*; -1 for a real-time or
- * unknown one). */
-int cbc_sched_current(void);
-
 #endif /* CBC_SCHED_CLASS_H */
