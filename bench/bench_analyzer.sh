@@ -36,6 +36,7 @@ seed=${BENCH_SEED:-4242}
 channels=${BENCH_CHANNELS:-80}
 snapshots=${BENCH_SNAPSHOTS:-4}
 nice=${BENCH_NICE:-0}   # niceness the consumers run at (nice -n)
+ccpus=${BENCH_CONSUMER_CPUS:-}  # CPU list the consumers are confined to (taskset -c)
 jobs=4
 write_results=1
 note=""
@@ -55,7 +56,9 @@ Options:
 Environment: BENCH_REPS, BENCH_SHORT, BENCH_WARMUP (untimed warm-up rounds,
 default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
 BENCH_SNAPSHOTS (4), BENCH_NICE (the consumers' niceness, 0),
-CLIPBUS_SCHED (the consumers' scheduling class; unset: their default,
+BENCH_CONSUMER_CPUS (a CPU list, e.g. 1: run the consumers under
+taskset -c LIST; default: any CPU), CLIPBUS_SCHED (the consumers'
+scheduling class; unset: their default,
 idle -- CLIPBUS_SCHED=normal measures them as ordinary tasks), TMPDIR
 (work directory: corpus, databases).
 Exit status: 0 measured (whatever the verdict), 1 a build, a run or a
@@ -300,24 +303,27 @@ cat >"$work/clipbus.json" <<EOF
 EOF
 "$clipbus" config check "$work/clipbus.json" >"$work/config-check.log" 2>&1 \
   || { cat "$work/config-check.log" >&2; fail "the consumers' configuration was refused"; }
+# Runs one consumer in the background at the chosen niceness and CPUs.
+run_consumer() {
+  if [[ -n "$ccpus" ]]; then
+    taskset -c "$ccpus" nice -n "$nice" "$@" &
+  else
+    nice -n "$nice" "$@" &
+  fi
+  consumer_pids+=($!)
+}
+
 start_consumers() {
   consumer_pids=()
   local cfg=$work/clipbus.json
-  nice -n "$nice" "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err" &
-  consumer_pids+=($!)
-  nice -n "$nice" "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err" &
-  consumer_pids+=($!)
-  nice -n "$nice" "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1 &
-  consumer_pids+=($!)
-  nice -n "$nice" "$logc" --config "$cfg" >"$work/log.log" 2>&1 &
-  consumer_pids+=($!)
-  nice -n "$nice" "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1 &
-  consumer_pids+=($!)
-  nice -n "$nice" "$progress" --config "$cfg" --plain --json "$work/progress.json" \
-    >/dev/null 2>"$work/progress.err" &
-  consumer_pids+=($!)
-  nice -n "$nice" "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err" &
-  consumer_pids+=($!)
+  run_consumer "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err"
+  run_consumer "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err"
+  run_consumer "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1
+  run_consumer "$logc" --config "$cfg" >"$work/log.log" 2>&1
+  run_consumer "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1
+  run_consumer "$progress" --config "$cfg" --plain --json "$work/progress.json" \
+    >/dev/null 2>"$work/progress.err"
+  run_consumer "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err"
   wait_readers "$n_consumers"
   [[ -n "$consumer_classes" ]] || consumer_classes=$(sched_classes)
 }
@@ -430,13 +436,13 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
   --argjson reps "$reps" --argjson warmup "$warmup" --argjson seed "$seed" \
   --argjson channels "$channels" --argjson snapshots "$snapshots" --argjson clips "$clips" \
   --argjson jobs "$jobs" --arg short "$short" --arg note "$note" --argjson nc "$n_consumers" \
-  --argjson nice "$nice" --arg classes "$consumer_classes" \
+  --argjson nice "$nice" --arg classes "$consumer_classes" --arg ccpus "$ccpus" \
   --argjson servers "$server_info" --argjson secs "$((t_end - t_start))" \
   '{commit: $commit, cpu: $cpu, cpus: $cpus, kernel: $kernel, load: $load,
     load_end: $load_end, busiest: $busiest, cc: $cc, when: $when, reps: $reps,
     warmup: $warmup, seed: $seed, channels: $channels, snapshots: $snapshots,
     clips: $clips, jobs: $jobs, short: ($short != ""), note: $note, consumers: $nc,
-    consumer_nice: $nice, consumer_sched: $classes,
+    consumer_nice: $nice, consumer_sched: $classes, consumer_cpus: $ccpus,
     servers: $servers, seconds: $secs}')
 export BENCH_META
 md="$work/section.md"
@@ -519,7 +525,7 @@ out = []
 out.append({"bench": "analyzer", "case": "config", **{k: meta[k] for k in (
     "commit", "cpu", "cpus", "kernel", "load", "load_end", "reps", "warmup", "seed",
     "channels", "snapshots", "clips", "jobs", "short", "seconds",
-    "consumer_nice", "consumer_sched")}, "servers": meta["servers"]})
+    "consumer_nice", "consumer_sched", "consumer_cpus")}, "servers": meta["servers"]})
 summ = {}
 for c, name in NAMES.items():
     rs = [by[c][r] for r in reps]
@@ -614,7 +620,9 @@ L.append("- Wall time of the analyzer processes only (snapshot switches, waiting
          "`clipbus tail --jsonl` and `clipbus tail` to /dev/null, clipbus-rrd "
          "(direct RRD writes), clipbus-log (SQLite), clipbus-alert (3 rules, file "
          "channel), clipbus-progress --plain --json, clipbus-top -b -d 1; "
-         f"niceness {meta['consumer_nice']}, scheduling class of their threads: "
+         f"niceness {meta['consumer_nice']}, "
+         f"CPUs: {('taskset -c ' + meta['consumer_cpus']) if meta['consumer_cpus'] else 'any'}, "
+         "scheduling class of their threads: "
          f"{meta['consumer_sched'] or 'unknown'} (CLIPBUS_SCHED "
          f"{os.environ.get('CLIPBUS_SCHED') or 'unset: the default'}). "
          "Overhead = median over repetitions of the paired ratio - 1 (both configurations "
