@@ -58,9 +58,9 @@ default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
 BENCH_SNAPSHOTS (4), BENCH_NICE (the consumers' niceness, 0),
 BENCH_CONSUMER_CPUS (a CPU list, e.g. 1: run the consumers under
 taskset -c LIST; default: any CPU), CLIPBUS_SCHED (the consumers'
-scheduling class; unset: their default,
-idle -- CLIPBUS_SCHED=normal measures them as ordinary tasks), TMPDIR
-(work directory: corpus, databases).
+scheduling class; unset: their default, idle; CLIPBUS_SCHED=normal
+measures them as ordinary tasks), TMPDIR (work directory: corpus,
+databases).
 Exit status: 0 measured (whatever the verdict), 1 a build, a run or a
 check failed, 2 usage error.
 EOF
