@@ -49,6 +49,12 @@ struct prod {
     int announced;             /* NEW event sent */
     int broken_said;           /* a broken ring was reported */
     int ended;                 /* EXIT/DIED event sent */
+    int gone;                  /* ended, and its process no longer runs */
+    /* Gone and drained: nothing more can come. Polls and waits skip it;
+     * only its grace period is left (a reader of short-lived producers
+     * holds many such segments, and looking at each on every pass cost
+     * more than reading the live ones). */
+    int frozen;
     int from;                  /* where new cursors start */
     uint64_t end_seen_ns;      /* when we first saw it exited or dead */
 };
@@ -524,6 +530,10 @@ cb_bus_scan(struct cb_bus *b, int force)
             if (p->live != CB_PRODUCER_ALIVE)
                 p->end_seen_ns = now;
             cb__seg_refine_clock(p->seg);
+        } else if (p->ended && !p->gone &&
+                   !cb_process_alive(p->seg->info.pid,
+                                     p->seg->info.start_time)) {
+            p->gone = 1; /* ended while still in its exit handlers */
         }
     }
     return (int)b->nprods;
@@ -731,7 +741,8 @@ reap(struct cb_bus *b, cb_event_fn fn, void *arg, uint64_t now)
             b->prods[i] = b->prods[--b->nprods];
             continue;
         }
-        if (p->live == CB_PRODUCER_ALIVE || !prod_drained(p)) {
+        if (!p->frozen &&
+            (p->live == CB_PRODUCER_ALIVE || !prod_drained(p))) {
             i++;
             continue;
         }
@@ -740,15 +751,21 @@ reap(struct cb_bus *b, cb_event_fn fn, void *arg, uint64_t now)
             /* Nothing more will come: an entry its process left unfinished
              * is lost, and said so. Only once the process is gone -- an
              * exited producer may still be in its exit handlers. */
-            if (!cb_process_alive(p->seg->info.pid, p->seg->info.start_time)
-                && finish_cursors(b, p, fn, arg))
-                return 1;
+            if (!cb_process_alive(p->seg->info.pid,
+                                  p->seg->info.start_time)) {
+                p->gone = 1;
+                if (finish_cursors(b, p, fn, arg))
+                    return 1;
+            }
             if (emit(fn, arg, p->live == CB_PRODUCER_EXITED
                                   ? CB_EV_PRODUCER_EXIT
                                   : CB_EV_PRODUCER_DIED,
                      p->seg))
                 return 1;
         }
+        /* Drained after its process was gone: frozen from now on. */
+        if (p->gone)
+            p->frozen = 1;
         if (now - p->end_seen_ns < (uint64_t)b->opts.grace_s * 1000000000u) {
             i++;
             continue;
@@ -787,7 +804,7 @@ cb_bus_poll(struct cb_bus *b, cb_event_fn fn, void *arg, size_t max)
     }
     for (size_t i = 0; i < b->nprods; i++) {
         struct prod *p = &b->prods[i];
-        if (prod_cursors(p) != 0)
+        if (p->frozen || prod_cursors(p) != 0)
             continue;
         for (uint32_t r = 0; r < p->ncur; r++) {
             size_t batch = b->opts.ring_batch;
@@ -822,6 +839,8 @@ bus_backlog(struct cb_bus *b, int *fresh)
     for (size_t i = 0; i < b->nprods; i++) {
         struct prod *p = &b->prods[i];
         uint64_t cap = cb__seg_ring_records(p->seg);
+        if (p->frozen)
+            continue;
         if (cb_segment_rings(p->seg) > p->ncur) {
             *fresh = 1;
             if (most < 0)
