@@ -17,11 +17,6 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:fast_unwind_on_malloc=0}
-# Consumers default to SCHED_IDLE (docs/consumers.md, "Scheduling"): with
-# two tests at a time on a small machine, an idle consumer could wait for
-# CPU past a test's deadline. The tests run them as normal tasks;
-# consumers.sched checks the default class itself.
-export CLIPBUS_SCHED=${CLIPBUS_SCHED:-normal}
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
