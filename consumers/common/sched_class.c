@@ -14,8 +14,9 @@
 static const char *const names[] = {"idle", "batch", "normal"};
 static const int policies[] = {SCHED_IDLE, SCHED_BATCH, SCHED_OTHER};
 
-const char *
-cbc_sched_name(int sched)
+/* "idle", "batch", "normal"; NULL for anything else. */
+static const char *
+sched_name(int sched)
 {
     return sched >= 0 && sched <= CBC_SCHED_NORMAL ? names[sched] : NULL;
 }
@@ -58,7 +59,7 @@ set_one(pid_t tid, int policy)
 int
 cbc_sched_apply(const char *prog, int sched)
 {
-    const char *name = cbc_sched_name(sched);
+    const char *name = sched_name(sched);
     DIR *d;
     struct dirent *e;
     int err = 0;

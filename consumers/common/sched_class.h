@@ -28,9 +28,6 @@ enum cbc_sched {
     CBC_SCHED_NORMAL,     /* SCHED_OTHER: like any program */
 };
 
-/* "idle", "batch", "normal"; NULL for anything else. */
-const char *cbc_sched_name(int sched);
-
 /* Parses "idle", "batch" or "normal"; returns the value, or -1. */
 int cbc_sched_parse(const char *text);
 
