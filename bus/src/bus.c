@@ -24,6 +24,7 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus_int.h"
@@ -34,8 +35,14 @@
 #define STATUS_INTERVAL_NS 100000000u
 #define RING_BATCH         4096u
 #define REFUSED_MAX        64u
-#define WAIT_STEP_START_US 1000u
-#define WAIT_STEP_MAX_US   8000u
+/* Naps (cb_bus_wait): 1 ms to max_nap_ms, a power of two of milliseconds,
+ * ending on multiples of their own length on CLOCK_MONOTONIC. */
+#define NAP_MIN_US         1000u
+#define NAP_MAX_MS         32u
+/* A nap aims to gather this many 4096ths of the fullest ring (1/64)... */
+#define NAP_AIM            64u
+/* ...and is at most this many times the last one. */
+#define NAP_GROWTH         8u
 #define CREATE_GRACE_NS    2000000000u
 /* While a segment is being created, scans come this often instead. */
 #define RESCAN_SOON_NS     250000u
@@ -86,6 +93,7 @@ struct cb_bus {
     char sink[CB_PROGRAM_MAX];
     int opened;                /* the first scan is done */
     uint32_t wait_step_us;     /* cb_bus_wait's current nap */
+    uint32_t nap_max_us;       /* its longest nap */
 };
 
 const char *
@@ -562,6 +570,14 @@ cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
         b->opts.status_interval_ms = STATUS_INTERVAL_NS / 1000000u;
     if (b->opts.ring_batch == 0)
         b->opts.ring_batch = RING_BATCH;
+    if (b->opts.max_nap_ms == 0)
+        b->opts.max_nap_ms = NAP_MAX_MS;
+    if (b->opts.max_nap_ms > 1000u)
+        b->opts.max_nap_ms = 1000u;
+    /* The largest power of two of milliseconds not above the maximum. */
+    b->nap_max_us = NAP_MIN_US;
+    while (b->nap_max_us * 2u <= b->opts.max_nap_ms * 1000u)
+        b->nap_max_us *= 2u;
     if (!b->opts.no_status && (err = status_open(b)) != 0) {
         free(b);
         return err;
@@ -572,7 +588,7 @@ cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
         return err;
     }
     b->opened = 1;
-    b->wait_step_us = WAIT_STEP_START_US;
+    b->wait_step_us = NAP_MIN_US;
     *out = b;
     return 0;
 }
@@ -851,7 +867,7 @@ bus_backlog(struct cb_bus *b, int *fresh)
             int f;
             if (lag == 0)
                 continue;
-            f = cap != 0 && lag < cap ? (int)(lag * 64 / cap) : 64;
+            f = cap != 0 && lag < cap ? (int)(lag * 4096 / cap) : 4096;
             if (f > most)
                 most = f;
         }
@@ -870,68 +886,118 @@ none_alive(const struct cb_bus *b)
     return 1;
 }
 
-/* Sleeps in naps until a record or a new ring waits, or timeout_ms. The
- * nap is 1 ms, and doubles, up to 8 ms, while naps find nothing (an idle
- * reader wakes about 125 times a second) or less than 1/64 of a ring (a
- * reader of a slow stream -- clip-analyzer writes a few thousand records
- * a second -- then wakes as seldom as an idle one, not once a
- * millisecond). A nap that gathers more, or a new producer or thread,
- * brings it back to 1 ms. Scaling naps below 1 ms for fast streams was
- * tried and lost records at 8 M records/s on a busy 2-CPU machine, where
- * the extra wake-ups competed with the producer and the consumer's own
- * worker (bench/RESULTS.md, 2026-11-29). */
+/* Naps and what they cost. A reader never hears from its producers (they
+ * make no system call for it), so it sleeps in naps and looks. Each
+ * wake-up costs the machine more than the look: on a busy CPU a timer
+ * interrupt and two context switches, several microseconds under a
+ * hypervisor, taken from whatever the CPU was running -- the monitored
+ * program. Seven consumers napping 8 ms woke about 1000 times a second and
+ * slowed clip-analyzer by 1-2 % (bench/RESULTS.md, 2026-11-29). So:
+ *
+ *  - A nap is paced to the fastest ring: it aims to gather 1/64 of that
+ *    ring, at the rate the last nap saw, between 1 ms and max_nap_ms
+ *    (32 ms; cb_bus_opts). At 8 M records/s that is 1 ms (a 64 K-record
+ *    ring fills in 8 ms); for clip-analyzer's few thousand a second, the
+ *    maximum. It grows at most 8-fold per nap, so a lull does not jump
+ *    straight to the longest nap, and a new ring (a writer of unknown
+ *    pace) starts again at 1 ms.
+ *  - Naps end on multiples of their length on CLOCK_MONOTONIC, the same
+ *    grid for every process: consumers of one machine wake together, one
+ *    timer interrupt for all of them, instead of each at its own moment.
+ *  - A timeout at least as long as the nap is rounded up to the same grid
+ *    (so by less than a nap); a shorter one is kept.
+ *
+ * The cost: a writer that goes from silence to over 2 M records/s can
+ * lap a 64 K-record ring within one 32 ms nap. Such losses are counted,
+ * never silent; a lower max_nap_ms or larger rings (CLIPBUS_RING_RECORDS)
+ * prevent them. Scaling naps below 1 ms for fast streams was tried and
+ * lost records at 8 M records/s on a busy 2-CPU machine, where the extra
+ * wake-ups competed with the producer and the consumer's own worker. */
 int
 cb_bus_wait(struct cb_bus *b, int timeout_ms)
 {
     return cb_bus_wait_fd(b, timeout_ms, -1);
 }
 
+/* The next nap after one of `slept_ns` that gathered `f` 4096ths of the
+ * fullest ring (0: nothing). */
+static void
+pace(struct cb_bus *b, int f, uint64_t slept_ns)
+{
+    uint64_t step = (uint64_t)b->wait_step_us * 1000u;
+    uint64_t aim = f > 0 ? slept_ns * NAP_AIM / (uint64_t)f : UINT64_MAX;
+    uint32_t us = NAP_MIN_US;
+
+    if (aim > step * NAP_GROWTH)
+        aim = step * NAP_GROWTH;
+    while (us < b->nap_max_us && (uint64_t)us * 2000u <= aim)
+        us *= 2u;
+    b->wait_step_us = us;
+}
+
+/* The first multiple of `grid_ns` after `t` (CLOCK_MONOTONIC). */
+static uint64_t
+grid_after(uint64_t t, uint64_t grid_ns)
+{
+    return (t / grid_ns + 1) * grid_ns;
+}
+
 int
 cb_bus_wait_fd(struct cb_bus *b, int timeout_ms, int fd)
 {
     uint64_t end = cb__mono_ns() + (uint64_t)timeout_ms * 1000000u;
-    uint32_t *step = &b->wait_step_us;
+    uint64_t nap_start = 0;
     int napped = 0, fresh;
 
     for (;;) {
         struct timespec ts;
-        uint64_t now, ns;
+        uint64_t now, wake, ns;
         int backlog = bus_backlog(b, &fresh);
 
-        if (backlog >= 0) {
-            if (fresh || (napped && backlog >= 1))
-                *step = WAIT_STEP_START_US; /* a new writer, or a fast one */
-            else if (napped && *step < WAIT_STEP_MAX_US)
-                *step *= 2; /* a nap gathered under 1/64 of a ring */
+        now = cb__mono_ns();
+        if (fresh) {
+            b->wait_step_us = NAP_MIN_US; /* a new writer: pace unknown */
             return 1;
         }
-        if (napped && *step < WAIT_STEP_MAX_US)
-            *step *= 2; /* the last nap found nothing */
-        now = cb__mono_ns();
+        if (napped)
+            pace(b, backlog > 0 ? backlog : 0, now - nap_start);
+        if (backlog >= 0)
+            return 1;
         if (now >= end)
             return 0;
         /* A segment being created is looked at again in a moment. With
          * the caller's fd watching the shm directory and no producer
          * alive, only a new segment can bring records, and the fd tells
-         * of it: sleep the whole timeout (an idle consumer then wakes a
-         * few times a second, not 125). */
-        ns = b->rescan_soon                ? RESCAN_SOON_NS
-             : fd >= 0 && none_alive(b)    ? end - now
-                                           : (uint64_t)*step * 1000u;
-        if (ns > end - now)
-            ns = end - now;
+         * of it: sleep out the timeout (an idle consumer then wakes a few
+         * times a second, not 30). */
+        if (b->rescan_soon)
+            wake = now + RESCAN_SOON_NS;
+        else if (fd >= 0 && none_alive(b))
+            wake = grid_after(end - 1, (uint64_t)b->nap_max_us * 1000u);
+        else
+            wake = grid_after(now, (uint64_t)b->wait_step_us * 1000u);
+        /* A timeout shorter than the nap is kept (tail --no-follow waits
+         * 2 ms for a writer to finish an entry). */
+        if (wake > end && (uint64_t)timeout_ms * 1000u < b->wait_step_us)
+            wake = end;
+        ns = wake - now;
         ts.tv_sec = (time_t)(ns / 1000000000u);
         ts.tv_nsec = (long)(ns % 1000000000u);
+        nap_start = now;
         if (fd >= 0) {
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
             if (ppoll(&pfd, 1, &ts, NULL) > 0) {
                 /* The caller looks at what fd says: likely a new
                  * producer, whose pace is unknown. */
-                *step = WAIT_STEP_START_US;
+                b->wait_step_us = NAP_MIN_US;
                 return 1;
             }
         } else {
-            nanosleep(&ts, NULL);
+            struct timespec at = {.tv_sec = (time_t)(wake / 1000000000u),
+                                  .tv_nsec = (long)(wake % 1000000000u)};
+            /* EINTR (a signal) ends the nap early: the caller's flags
+             * are looked at on return. */
+            (void)clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
         }
         napped = 1;
         cb_bus_scan(b, 0);

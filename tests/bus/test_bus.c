@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -775,6 +776,85 @@ test_bus_wait_wakes_on_records_and_times_out(void **state)
     rec_fini(&r);
 }
 
+/* Voluntary context switches of this thread: one per nap. */
+static long
+thread_naps(void)
+{
+    struct rusage ru;
+
+    assert_int_equal(getrusage(RUSAGE_THREAD, &ru), 0);
+    return ru.ru_nvcsw;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Each nap is a wake-up the whole machine pays for (docs/consumers.md,
+ * "Wake-ups"). A reader of a live but silent producer naps up to
+ * max_nap_ms (32 ms by default), and its naps end on multiples of their
+ * length on CLOCK_MONOTONIC, the grid every reader shares, so that the
+ * readers of one machine wake together. The counts are upper bounds where
+ * a slow machine could only lower them. */
+static void
+test_bus_wait_naps_are_long_and_on_a_shared_grid(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-nap", .no_status = 1};
+    struct cb_bus_opts o4 = {.program = "t-nap4", .no_status = 1,
+                             .max_nap_ms = 4};
+    struct cb_bus *b = NULL, *b4 = NULL;
+    struct ctl c;
+    struct rec r;
+    uint64_t phase[9];
+    long naps, naps4;
+
+    (void)state;
+    rec_init(&r);
+    ctl_start(&c, "nap", NULL);
+    ctl_publish(&c, 1);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    assert_int_equal(cb_bus_open(c.bus, &o4, &b4), 0);
+    assert_true(cb_bus_poll(b, on_event, &r, 0) >= 0);
+    assert_true(cb_bus_poll(b4, on_event, &r, 0) >= 0);
+
+    /* 640 ms of silence: 20 naps of 32 ms, and the climb from 1 ms. */
+    naps = thread_naps();
+    assert_int_equal(cb_bus_wait(b, 640), 0);
+    naps = thread_naps() - naps;
+    if (naps > 30)
+        fail_msg("%ld naps in 640 ms of silence; at most 32 ms each "
+                 "should take about 24", naps);
+
+    /* Timeouts of at least a nap end on the 32 ms grid too: the
+     * distance past a multiple of 32 ms is the wake-up latency, not a
+     * uniform spread over 0-32 ms (median 16 ms). */
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(cb_bus_wait(b, 40), 0);
+        phase[i] = cbt_mono_ns() % 32000000u;
+    }
+    qsort(phase, 9, sizeof phase[0], cmp_u64);
+    if (phase[4] > 8000000u)
+        fail_msg("waits end %.1f ms past the 32 ms grid (median of 9)",
+                 (double)phase[4] / 1e6);
+
+    /* max_nap_ms 4: the same silence takes about 160 naps. */
+    naps4 = thread_naps();
+    assert_int_equal(cb_bus_wait(b4, 640), 0);
+    naps4 = thread_naps() - naps4;
+    if (naps4 < 60)
+        fail_msg("%ld naps in 640 ms with max_nap_ms 4", naps4);
+
+    ctl_exit(&c);
+    cb_bus_close(b);
+    cb_bus_close(b4);
+    cbt_unlink_bus(c.bus);
+    rec_fini(&r);
+}
+
 static void
 test_bus_from_now_skips_old_records_of_running_producers(void **state)
 {
@@ -865,6 +945,7 @@ main(void)
         cmocka_unit_test(test_bus_loss_events_add_up_to_lost),
         cmocka_unit_test(test_bus_status_segment_shows_this_reader),
         cmocka_unit_test(test_bus_ring_batch_and_status_interval_are_honoured),
+        cmocka_unit_test(test_bus_wait_naps_are_long_and_on_a_shared_grid),
         cmocka_unit_test(test_bus_wait_wakes_on_records_and_times_out),
         cmocka_unit_test(test_bus_from_now_skips_old_records_of_running_producers),
         cmocka_unit_test(test_bus_foreign_segment_is_reported_once),

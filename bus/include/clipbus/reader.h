@@ -245,6 +245,8 @@ struct cb_bus_opts {
     uint32_t status_interval_ms; /* refresh the status segment (100) */
     uint32_t ring_batch;    /* cb_bus_poll: records per ring per pass
                              * before the next ring (4096) */
+    uint32_t max_nap_ms;    /* cb_bus_wait's longest nap, rounded down to
+                             * a power of two of ms (32; at most 1000) */
 };
 
 /* Event types passed to the callback of cb_bus_poll(). */
@@ -287,16 +289,18 @@ int cb_bus_scan(struct cb_bus *bus, int force);
  * the number of entries delivered. */
 long cb_bus_poll(struct cb_bus *bus, cb_event_fn fn, void *arg, size_t max);
 
-/* Blocks up to `timeout_ms` for new records (sleeping in naps paced to
- * the producers; the producer is never signalled). Returns 1 if records
- * are ready, 0 on timeout. */
+/* Blocks up to `timeout_ms` for new records, sleeping in naps paced to
+ * the producers (the producer is never signalled): 1 ms for a stream that
+ * fills 1/64 of a ring in a millisecond, up to max_nap_ms for a slow one.
+ * Naps end on multiples of their length on CLOCK_MONOTONIC, so readers
+ * wake together; the timeout is rounded up to that grid (less than a nap
+ * late). Returns 1 if records are ready, 0 on timeout. */
 int cb_bus_wait(struct cb_bus *bus, int timeout_ms);
 
 /* As cb_bus_wait, but the naps also end when `fd` becomes readable, and
  * then it returns 1: for a reader that watches the shm directory with
  * inotify (IN_CREATE | IN_MOVED_TO), so that a new producer is read at
- * once instead of after the current nap (at 8 M records/s, an 8 ms nap is
- * a whole default ring). While no attached producer is alive it sleeps
+ * once instead of after the current nap. While no attached producer is alive it sleeps
  * the whole timeout, trusting `fd` to announce the next one. */
 int cb_bus_wait_fd(struct cb_bus *bus, int timeout_ms, int fd);
 
