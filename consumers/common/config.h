@@ -77,6 +77,7 @@ struct cbc_bus_config {
 struct cbc_consumer_config {
     uint64_t status_interval_ns; /* publish the status segment this often */
     int64_t batch;               /* records read per ring per pass */
+    uint64_t max_nap_ns;         /* longest nap between looks at the rings */
     int sched;                   /* enum cbc_sched (sched_class.h) */
 };
 

@@ -87,6 +87,16 @@ static const struct cbc_key consumer_keys[] = {
      .min = 1,
      .max = 65536,
      .doc = "records taken from one ring before moving to the next"},
+    {.name = "max_nap",
+     .type = CBC_T_DURATION,
+     .offset = offsetof(struct cbc_consumer_config, max_nap_ns),
+     .dflt = "\"32ms\"",
+     .min = CBC_NS_MS,
+     .max = CBC_NS_S,
+     .doc = "longest sleep between two looks at the rings of a slow "
+            "stream (rounded down to a power of two of milliseconds); "
+            "shorter means fewer records lost to a sudden burst, longer "
+            "fewer wake-ups (docs/consumers.md)"},
     {.name = "sched",
      .type = CBC_T_ENUM,
      .offset = offsetof(struct cbc_consumer_config, sched),

@@ -881,6 +881,28 @@ deliver(struct cbc_rt *rt, uint8_t *batch)
     }
 }
 
+/* Sink ticks fall on multiples of their period on CLOCK_MONOTONIC, the
+ * grid cb_bus_wait's naps end on: a worker's tick and the naps of every
+ * reader on the machine end together, in one timer interrupt, instead of
+ * each at its own moment. The period is tick_ms rounded up to a power of
+ * two of milliseconds (50 -> 64, 100 -> 128), a multiple of every nap. */
+static uint64_t
+tick_period_ns(uint32_t tick_ms)
+{
+    uint64_t ms = 1;
+
+    while (ms < tick_ms)
+        ms *= 2;
+    return ms * 1000000u;
+}
+
+/* The first multiple of `period` after `t`. */
+static uint64_t
+grid_after(uint64_t t, uint64_t period)
+{
+    return (t / period + 1) * period;
+}
+
 /* The worker has nothing to deliver: it sleeps until the reader hands
  * over a batch (worker_wake) or its next tick is due. Before, it napped
  * 2 ms while batches came (8 ms after 100 ms without): 500 wake-ups a
@@ -888,24 +910,27 @@ deliver(struct cbc_rt *rt, uint8_t *batch)
  * analyzer paid for in scheduling on a 2-CPU machine. A fast stream never
  * lets the worker sleep, so the reader then makes no system call for it. */
 static void
-worker_idle(struct cbc_rt *rt, uint64_t last_tick, uint64_t tick_ns)
+worker_idle(struct cbc_rt *rt, uint64_t next_tick)
 {
-    uint64_t since = now_ns(CLOCK_MONOTONIC) - last_tick;
+    uint64_t now = now_ns(CLOCK_MONOTONIC);
     /* Until the next tick, if the sink has one. */
     uint64_t ns = rt->sink.tick == NULL ? WORKER_SLEEP_MAX_MS * 1000000ull
-                  : since >= tick_ns    ? 0
-                                        : tick_ns - since;
+                  : now >= next_tick    ? 0
+                                        : next_tick - now;
     struct pollfd pf = {.fd = rt->wake_fd, .events = POLLIN};
+    struct timespec ts;
     uint64_t v;
 
     if (ns == 0)
         return;
     if (ns > WORKER_SLEEP_MAX_MS * 1000000ull)
         ns = WORKER_SLEEP_MAX_MS * 1000000ull;
+    ts.tv_sec = (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
     ck_pr_store_int(&rt->worker_asleep, 1);
     ck_pr_fence_memory(); /* pairs with worker_wake() */
     if (ck_ring_size(&rt->full) == 0 && !ck_pr_load_int(&rt->reader_done))
-        (void)poll(&pf, 1, (int)((ns + 999999u) / 1000000u));
+        (void)ppoll(&pf, 1, &ts, NULL);
     ck_pr_store_int(&rt->worker_asleep, 0);
     if (read(rt->wake_fd, &v, sizeof v) < 0) {
         /* EAGAIN: woken by the timeout, or the batch came first */
@@ -916,7 +941,10 @@ static void *
 worker_main(void *arg)
 {
     struct cbc_rt *rt = arg;
-    uint64_t last_tick = 0, tick_ns = (uint64_t)rt->opts.tick_ms * 1000000u;
+    /* The first tick at once (a sink may do start-up work in it, such
+     * as clipbus-log's first maintenance before any row), then on the
+     * grid. */
+    uint64_t tick_ns = tick_period_ns(rt->opts.tick_ms), next_tick = 0;
     int status = 0;
 
     /* start() runs here, in the thread that will deliver every event (so
@@ -946,11 +974,11 @@ worker_main(void *arg)
             ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b);
             continue;
         } else {
-            worker_idle(rt, last_tick, tick_ns);
+            worker_idle(rt, next_tick);
         }
         now = now_ns(CLOCK_MONOTONIC);
-        if (rt->sink.tick != NULL && now - last_tick >= tick_ns) {
-            last_tick = now;
+        if (rt->sink.tick != NULL && now >= next_tick) {
+            next_tick = grid_after(now, tick_ns);
             rt->sink.tick(rt->sink.arg, now_ns(CLOCK_REALTIME));
         }
     }
@@ -1083,6 +1111,7 @@ cbc_rt_opts_consumer(struct cbc_rt_opts *o,
 {
     o->status_interval_ms = (uint32_t)(c->status_interval_ns / 1000000u);
     o->ring_batch = (uint32_t)c->batch;
+    o->max_nap_ms = (uint32_t)(c->max_nap_ns / 1000000u);
 }
 
 int
@@ -1117,6 +1146,7 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     bo.from = rt->opts.from;
     bo.status_interval_ms = rt->opts.status_interval_ms;
     bo.ring_batch = rt->opts.ring_batch;
+    bo.max_nap_ms = rt->opts.max_nap_ms;
     err = handoff_init(rt);
     if (err == 0)
         err = cb_bus_open(rt->opts.bus, &bo, &rt->bus);

@@ -108,8 +108,11 @@ struct cbc_sink {
     int (*start)(void *arg, struct cbc_rt *rt);
     /* Worker thread, for each event, in order per ring. */
     void (*event)(void *arg, const struct cbc_event *ev);
-    /* Worker thread, at least every `tick_ms` (default 100): lets a sink
-     * close windows by time and flush. now_ns is the wall clock. */
+    /* Worker thread, every `tick_ms` (default 100) rounded up to a power
+     * of two of milliseconds (100 -> 128, 50 -> 64), at multiples of that
+     * period on CLOCK_MONOTONIC -- the grid the bus's naps end on, so a
+     * machine's consumers wake together: lets a sink close windows by
+     * time and flush. now_ns is the wall clock. */
     void (*tick)(void *arg, uint64_t now_ns);
     /* Worker thread, last: every event before it has been delivered. */
     void (*stop)(void *arg);
@@ -144,9 +147,10 @@ struct cbc_rt_opts {
      * 4096). */
     uint32_t status_interval_ms;
     uint32_t ring_batch;
+    uint32_t max_nap_ms;   /* longest nap between looks (0: 32 ms) */
 };
 
-/* Takes status_interval_ms and ring_batch from a configuration's
+/* Takes status_interval_ms, ring_batch and max_nap_ms from a configuration's
  * "consumer" section (its sched is resolved by the program). */
 void cbc_rt_opts_consumer(struct cbc_rt_opts *o,
                           const struct cbc_consumer_config *c);

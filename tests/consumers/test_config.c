@@ -193,6 +193,7 @@ test_defaults_match_docs(void **state)
     assert_int_equal(c->bus.from, 0);
     assert_int_equal(c->consumer.status_interval_ns, 100 * CBC_NS_MS);
     assert_int_equal(c->consumer.batch, 4096);
+    assert_int_equal(c->consumer.max_nap_ns, 32 * CBC_NS_MS);
     assert_int_equal(c->consumer.sched, 0); /* "idle" */
     assert_string_equal(c->rrd.dir, "clipbus-rrd");
     assert_int_equal(c->rrd.step_ns, 10 * CBC_NS_S);
