@@ -280,8 +280,13 @@ wait_readers() {  # $1 = how many readers must be heartbeating
 # sample to the next, as they would for a user: only the warm-up round
 # creates the RRD files and the log's tables. The checks expect
 # delivered + lost = n_consumers x published.
+# The configuration has a directory of its own, as it would in /etc or
+# ~/.config: clipbus-log and clipbus-alert watch that directory for edits
+# (inotify), and every file created or closed there would wake them --
+# here, the analyzer's database and this script's own files.
 n_consumers=7
-cat >"$work/clipbus.json" <<EOF
+mkdir -p "$work/etc"
+cat >"$work/etc/clipbus.json" <<EOF
 {"bus": {"name": "$bus"},
  "rrd": {"dir": "$work/rrd"},
  "log": {"path": "$work/clipbus-log.db"},
@@ -301,7 +306,7 @@ cat >"$work/clipbus.json" <<EOF
                  "path": "$work/alerts.jsonl"}],
    "routes": [{"channels": ["journal"]}]}}
 EOF
-"$clipbus" config check "$work/clipbus.json" >"$work/config-check.log" 2>&1 \
+"$clipbus" config check "$work/etc/clipbus.json" >"$work/config-check.log" 2>&1 \
   || { cat "$work/config-check.log" >&2; fail "the consumers' configuration was refused"; }
 # Runs one consumer in the background at the chosen niceness and CPUs.
 run_consumer() {
@@ -315,7 +320,7 @@ run_consumer() {
 
 start_consumers() {
   consumer_pids=()
-  local cfg=$work/clipbus.json
+  local cfg=$work/etc/clipbus.json
   run_consumer "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err"
   run_consumer "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err"
   run_consumer "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1
