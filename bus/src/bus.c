@@ -995,8 +995,8 @@ cb_bus_wait_fd(struct cb_bus *b, int timeout_ms, int fd)
         } else {
             struct timespec at = {.tv_sec = (time_t)(wake / 1000000000u),
                                   .tv_nsec = (long)(wake % 1000000000u)};
-            /* EINTR (a signal) ends the nap early: the caller's flags
-             * are looked at on return. */
+            /* A signal (EINTR) ends the nap early; the loop then goes
+             * on as after any nap, up to the timeout. */
             (void)clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
         }
         napped = 1;
