@@ -5,6 +5,7 @@
 # attached, reading file:// pages and through the local clip API server.
 #
 #   bench/bench_analyzer.sh [--reps N] [--short] [--no-results] [--note TEXT]
+#                           [--configs LIST] [--consumers LIST]
 #
 # Prints one JSON line per result on stdout (human notes go to stderr) and
 # appends a dated section to bench/RESULTS.md. Configurations, measured in
@@ -40,6 +41,9 @@ ccpus=${BENCH_CONSUMER_CPUS:-}  # CPU list the consumers are confined to (taskse
 jobs=4
 write_results=1
 note=""
+config_list="a,b,c,d,e,f"
+consumer_list="all"
+all_consumers="tail-jsonl,tail,rrd,log,alert,progress,top"
 
 usage() {
   sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
@@ -53,6 +57,15 @@ Options:
                     in the repository: DIR/instr and DIR/off)
   --no-results      do not append to bench/RESULTS.md
   --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
+  --configs LIST    measure only these configurations, comma-separated
+                    letters a-f (default all six; at least two)
+  --consumers LIST  attach only these consumers in (c) and (f),
+                    comma-separated: tail-jsonl, tail, rrd, log, alert,
+                    progress, top, or all (the default). With a subset the
+                    figures say what that subset costs; the verdict
+                    against the 1 % target is given only for all of them.
+                    E.g. what clipbus-log alone costs over HTTP:
+                      --configs e,f --consumers log --reps 60
 Environment: BENCH_REPS, BENCH_SHORT, BENCH_WARMUP (untimed warm-up rounds,
 default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
 BENCH_SNAPSHOTS (4), BENCH_NICE (the consumers' niceness, 0),
@@ -75,6 +88,10 @@ while (($#)); do
                   build_root=$2; shift ;;
     --no-results) write_results="" ;;
     --note) [[ $# -ge 2 ]] || die_usage "--note needs a text"; note=$2; shift ;;
+    --configs) [[ $# -ge 2 ]] || die_usage "--configs needs a list such as e,f"
+               config_list=$2; shift ;;
+    --consumers) [[ $# -ge 2 ]] || die_usage "--consumers needs a list such as log,rrd or all"
+                 consumer_list=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die_usage "unknown option '$1'" ;;
   esac
@@ -89,6 +106,28 @@ for v in reps:"$reps" BENCH_WARMUP:"$warmup" BENCH_SEED:"$seed" BENCH_NICE:"$nic
 done
 ((reps >= 2)) || die_usage "--reps must be at least 2 (the statistics need pairs)"
 ((snapshots >= 1 && channels >= 1)) || die_usage "BENCH_CHANNELS and BENCH_SNAPSHOTS must be at least 1"
+configs=()
+IFS=, read -r -a _list <<<"$config_list"
+for c in "${_list[@]}"; do
+  [[ $c =~ ^[a-f]$ ]] || die_usage "--configs: '$c' is not a configuration (a to f)"
+  [[ " ${configs[*]} " == *" $c "* ]] || configs+=("$c")
+done
+((${#configs[@]} >= 2)) || die_usage "--configs needs at least two configurations, e.g. e,f"
+[[ $consumer_list == all ]] && consumer_list=$all_consumers
+consumers=()
+IFS=, read -r -a _list <<<"$consumer_list"
+for c in "${_list[@]}"; do
+  [[ ",$all_consumers," == *",$c,"* ]] \
+    || die_usage "--consumers: '$c' is not a consumer (one of $all_consumers, or all)"
+  [[ " ${consumers[*]} " == *" $c "* ]] || consumers+=("$c")
+done
+((${#consumers[@]} >= 1)) || die_usage "--consumers needs at least one consumer"
+# A fixed order, whatever order they were given in.
+consumer_list=""
+for c in ${all_consumers//,/ }; do
+  [[ " ${consumers[*]} " == *" $c "* ]] && consumer_list+="${consumer_list:+,}$c"
+done
+has_cfg() { [[ " ${configs[*]} " == *" $1 "* ]]; }
 
 log() { echo "bench_analyzer: $*" >&2; }
 fail() { log "$*"; exit 1; }
@@ -202,7 +241,9 @@ clips=$(jq '.clip_count // 0' "$corpus/corpus.json")
 # so that the analyzer's Ratelimit pacing never kicks in (the default 800
 # points a minute would be spent within a few samples).
 declare -A port
-for cfg in d e f; do
+http_configs=()
+for cfg in d e f; do has_cfg "$cfg" && http_configs+=("$cfg"); done
+for cfg in "${http_configs[@]}"; do
   "$serve" --corpus "$corpus" --port 0 --port-file "$work/port-$cfg" \
            --ratelimit-limit 1000000 --stats-file "$work/server-$cfg.json" \
            2>"$work/server-$cfg.log" &
@@ -211,7 +252,8 @@ for cfg in d e f; do
   [[ -s "$work/port-$cfg" ]] || { cat "$work/server-$cfg.log" >&2; fail "clipapi-serve for $cfg did not start"; }
   port[$cfg]=$(cat "$work/port-$cfg")
 done
-log "servers: d on ${port[d]}, e on ${port[e]}, f on ${port[f]}"
+((${#http_configs[@]} == 0)) \
+  || log "servers: $(for c in "${http_configs[@]}"; do printf '%s on %s ' "$c" "${port[$c]}"; done)"
 
 # ---------------------------------------------------------------- helpers
 # The timing helpers set globals instead of printing: a command
@@ -284,7 +326,7 @@ wait_readers() {  # $1 = how many readers must be heartbeating
 # ~/.config: clipbus-log and clipbus-alert watch that directory for edits
 # (inotify), and every file created or closed there would wake them --
 # here, the analyzer's database and this script's own files.
-n_consumers=7
+n_consumers=${#consumers[@]}
 mkdir -p "$work/etc"
 cat >"$work/etc/clipbus.json" <<EOF
 {"bus": {"name": "$bus"},
@@ -320,15 +362,19 @@ run_consumer() {
 
 start_consumers() {
   consumer_pids=()
-  local cfg=$work/etc/clipbus.json
-  run_consumer "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err"
-  run_consumer "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err"
-  run_consumer "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1
-  run_consumer "$logc" --config "$cfg" >"$work/log.log" 2>&1
-  run_consumer "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1
-  run_consumer "$progress" --config "$cfg" --plain --json "$work/progress.json" \
-    >/dev/null 2>"$work/progress.err"
-  run_consumer "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err"
+  local cfg=$work/etc/clipbus.json c
+  for c in "${consumers[@]}"; do
+    case $c in
+      tail-jsonl) run_consumer "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err" ;;
+      tail) run_consumer "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err" ;;
+      rrd) run_consumer "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1 ;;
+      log) run_consumer "$logc" --config "$cfg" >"$work/log.log" 2>&1 ;;
+      alert) run_consumer "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1 ;;
+      progress) run_consumer "$progress" --config "$cfg" --plain --json "$work/progress.json" \
+                  >/dev/null 2>"$work/progress.err" ;;
+      top) run_consumer "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err" ;;
+    esac
+  done
   wait_readers "$n_consumers"
   [[ -n "$consumer_classes" ]] || consumer_classes=$(sched_classes)
 }
@@ -407,7 +453,6 @@ sample() {
 }
 
 # ---------------------------------------------------------------- run
-configs=(a b c d e f)
 t_start=$(date +%s)
 for ((w = 0; w < warmup; w++)); do
   log "warm-up round $((w + 1)) of $warmup (not recorded)"
@@ -428,10 +473,10 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 for p in "${server_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 for p in "${server_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 server_pids=()
-server_info=$(for cfg in d e f; do
+server_info=$(for cfg in "${http_configs[@]}"; do
   jq -c --arg cfg "$cfg" '{cfg: $cfg, stats: .}' "$work/server-$cfg.json" 2>/dev/null \
     || echo "{\"cfg\":\"$cfg\",\"stats\":null}"
-done | jq -sc .)
+done | jq -sc '. // []')
 log "measured in $((t_end - t_start)) s; raw samples in $raw"
 
 # ---------------------------------------------------------------- statistics
@@ -441,6 +486,8 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
   --argjson reps "$reps" --argjson warmup "$warmup" --argjson seed "$seed" \
   --argjson channels "$channels" --argjson snapshots "$snapshots" --argjson clips "$clips" \
   --argjson jobs "$jobs" --arg short "$short" --arg note "$note" --argjson nc "$n_consumers" \
+  --arg configs "$(IFS=,; echo "${configs[*]}")" --arg clist "$consumer_list" \
+  --arg call "$all_consumers" \
   --argjson nice "$nice" --arg classes "$consumer_classes" --arg ccpus "$ccpus" \
   --argjson servers "$server_info" --argjson secs "$((t_end - t_start))" \
   '{commit: $commit, cpu: $cpu, cpus: $cpus, kernel: $kernel, load: $load,
@@ -448,7 +495,8 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
     warmup: $warmup, seed: $seed, channels: $channels, snapshots: $snapshots,
     clips: $clips, jobs: $jobs, short: ($short != ""), note: $note, consumers: $nc,
     consumer_nice: $nice, consumer_sched: $classes, consumer_cpus: $ccpus,
-    servers: $servers, seconds: $secs}')
+    servers: $servers, seconds: $secs, configs: ($configs | split(",")),
+    consumer_list: ($clist | split(",")), all_consumers: ($clist == $call)}')
 export BENCH_META
 md="$work/section.md"
 python3 - "$raw" "$md" >"$jsonl" <<'PY'
@@ -467,6 +515,18 @@ NAMES = {
 }
 CASE = {"a": "file/disabled", "b": "file/instrumented", "c": "file/consumers",
         "d": "http/disabled", "e": "http/instrumented", "f": "http/consumers"}
+NAMES = {k: v for k, v in NAMES.items() if k in meta["configs"]}
+# What each consumer is, as the results describe it.
+CONSUMER_TEXT = {
+    "tail-jsonl": "`clipbus tail --jsonl` to /dev/null",
+    "tail": "`clipbus tail` to /dev/null",
+    "rrd": "clipbus-rrd (direct RRD writes)",
+    "log": "clipbus-log (SQLite)",
+    "alert": "clipbus-alert (3 rules, file channel)",
+    "progress": "clipbus-progress --plain --json",
+    "top": "clipbus-top -b -d 1",
+}
+ALL = meta["all_consumers"]
 TARGET = 0.01
 by = {c: {r["rep"]: r for r in rows if r["cfg"] == c} for c in NAMES}
 reps = sorted(set.intersection(*(set(v) for v in by.values())))
@@ -591,7 +651,7 @@ for num, den in (("b", "a"), ("c", "a"), ("e", "d"), ("f", "d"), ("c", "b"), ("f
     r = {"bench": "analyzer", "case": f"overhead/{CASE[num]}_vs_{CASE[den].split('/')[1]}",
          "num": num, "den": den, "pairs": len(reps), **w,
          "cpu_value": cpu["value"], "cpu_ci": cpu["ci"]}
-    if den in "ad" and num in "cf":
+    if den in "ad" and num in "cf" and ALL:
         r["target"] = TARGET
         r["verdict"] = verdict(w["value"], *w["ci"])
     ratios.append(r)
@@ -607,7 +667,9 @@ def pct(v):
 
 L = []
 kind = "full run" if not meta["short"] else "short run (BENCH_SHORT, indicative only)"
-L.append(f"\n## {meta['when']}, commit {meta['commit']}: clip-analyzer overhead, {kind}\n")
+what = ("clip-analyzer overhead" if ALL else
+        "clip-analyzer overhead of " + ", ".join(meta["consumer_list"]) + " only")
+L.append(f"\n## {meta['when']}, commit {meta['commit']}: {what}, {kind}\n")
 L.append(f"- Machine: {meta['cpu']}, {meta['cpus']} CPUs, kernel {meta['kernel']}; "
          f"{meta['cc']}, Release.")
 L.append(f"- Load average at start {meta['load']}, at end {meta['load_end']}; "
@@ -621,10 +683,11 @@ L.append(f"- Corpus: clipapi-gen --seed {meta['seed']}, {meta['channels']} chann
          f"configurations interleaved in a rotating order; {meta['seconds']} s of measuring.")
 L.append("- Wall time of the analyzer processes only (snapshot switches, waiting for the "
          "consumers to drain and gc are outside it); CPU = the analyzer's user+system. "
-         "Consumers (c, f), all seven consumer programs with their real sinks: "
-         "`clipbus tail --jsonl` and `clipbus tail` to /dev/null, clipbus-rrd "
-         "(direct RRD writes), clipbus-log (SQLite), clipbus-alert (3 rules, file "
-         "channel), clipbus-progress --plain --json, clipbus-top -b -d 1; "
+         + ("Consumers (c, f), all seven consumer programs with their real sinks: "
+            if ALL else
+            f"Consumers (c, f), {len(meta['consumer_list'])} of the seven consumer "
+            "programs (a subset: no verdict against the target), with their real sinks: ")
+         + ", ".join(CONSUMER_TEXT[c] for c in meta["consumer_list"]) + "; "
          f"niceness {meta['consumer_nice']}, "
          f"CPUs: {('taskset -c ' + meta['consumer_cpus']) if meta['consumer_cpus'] else 'any'}, "
          "scheduling class of their threads: "
@@ -639,7 +702,8 @@ L.append("| config | median s | p10 s | p90 s | IQR s | CPU median s | records/s
          "consumers: delivered / lost | consumer CPU/sample s |")
 L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for c, s in summ.items():
-    cons = (f"{s['delivered_total']} / {s['lost_total']} ({s['consumers']} readers)"
+    cons = (f"{s['delivered_total']} / {s['lost_total']} ({s['consumers']} "
+            f"reader{'' if s['consumers'] == 1 else 's'})"
             if c in "cf" else "")
     ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cf" else ""
     L.append(f"| ({c}) {s['what']} | {s['wall_median_s']:.3f} | {s['wall_p10_s']:.3f} | "
@@ -657,9 +721,10 @@ for r in ratios:
              f"{pct(r['cpu_value'])} [{pct(r['cpu_ci'][0])}, {pct(r['cpu_ci'][1])}] | "
              f"{r.get('verdict', '')} |")
 L.append("")
-L.append("Checks: " + ("every run exited 0, the six configurations ranked the same clips, the "
-                       "servers injected no fault, the CLIPBUS_DISABLE build published nothing "
-                       "and the consumers accounted for every record (delivered + lost)."
+L.append("Checks: " + (f"every run exited 0, the {len(summ)} configurations ranked the same "
+                       "clips, the servers injected no fault, the CLIPBUS_DISABLE build "
+                       "published nothing and the consumers accounted for every record "
+                       "(delivered + lost)."
                        if not problems else "PROBLEMS: " + "; ".join(problems)))
 open(md_path, "w").write("\n".join(L) + "\n")
 PY
