@@ -313,7 +313,11 @@ setup(struct app *a, char *bus, size_t bus_len, struct cbc_bus_config *bc,
                 cb_strerror(err));
         return -1;
     }
-    snprintf(bus, bus_len, "%s", resolved);
+    /* resolved is `bus` itself when a name was given: copying it onto
+     * itself with snprintf is undefined (glibc made it empty, and the view
+     * silently read $CLIPBUS_BUS or "default" instead). */
+    if (resolved != bus)
+        snprintf(bus, bus_len, "%s", resolved);
     if (a->c.color == -1)
         a->c.color = tc.color == CBC_TOP_COLOR_NEVER ? 0 : 1;
     if (nc != NULL && nc[0] != '\0')

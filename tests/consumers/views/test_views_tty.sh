@@ -124,6 +124,18 @@ check "batch: producer alive, loss 0" \
 check "batch: recent errors carry fn001's message" \
     jqe '.recent_errors[0].function=="fn001" and (.recent_errors[0].message|test("synthetic failure"))' <<<"$last"
 
+# The bus named by --bus or by the configuration's bus.name, with
+# CLIPBUS_BUS unset: both were once ignored (the name was copied onto
+# itself, which left it empty, and the view read the "default" bus).
+env -u CLIPBUS_BUS "$TOP" --bus "$BUS" -b -n 3 -d 0.5 --json >"$TMP/top-bus.json" 2>&1
+check "--bus NAME without CLIPBUS_BUS: the workload's functions" \
+    jqe -s '.[-1] | .bus == "'"$BUS"'" and ([.functions[].name] | length == 6)' <"$TMP/top-bus.json"
+printf '{"bus": {"name": "%s"}}\n' "$BUS" >"$TMP/bus-only.json"
+env -u CLIPBUS_BUS "$TOP" --config "$TMP/bus-only.json" -b -n 3 -d 0.5 --json \
+    >"$TMP/top-cfg.json" 2>&1
+check "bus.name without CLIPBUS_BUS: the workload's functions" \
+    jqe -s '.[-1] | .bus == "'"$BUS"'" and ([.functions[].name] | length == 6)' <"$TMP/top-cfg.json"
+
 "$TOP" -b -n 2 -d 0.5 --width 100 >"$TMP/top.txt"
 check "text batch: 2 frames, each with a header and the table" \
     test "$(grep -c '^clipbus-top ' "$TMP/top.txt")" = 2 -a \
