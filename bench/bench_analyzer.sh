@@ -18,10 +18,13 @@
 # in order, against a fresh --db, --jobs 4, the snapshots' --observed-at.
 # Consumers (c, f): every consumer program -- `clipbus tail --jsonl` and
 # `clipbus tail` to /dev/null, clipbus-rrd, clipbus-log, clipbus-alert,
-# clipbus-progress and clipbus-top -b, each with its real sink -- started
-# before the sample's first process and stopped after its last; after each
-# process the script waits until all have read all its records (untimed)
-# and takes the records published, delivered and lost from
+# clipbus-progress and clipbus-top -b, each with its real sink. Like the
+# daemons they are, they are started once, before the warm-up, and run to
+# the end: one set for c and one for f, each configuration on a bus of its
+# own. A set is stopped (SIGSTOP) while the other configurations run, so
+# that it costs them nothing, and resumed 0.3 s before its own sample.
+# After each process the script waits until all have read all its records
+# (untimed) and takes the records published, delivered and lost from
 # `clipbus status --json`. Target (issue 4): c <= 1 % slower than a.
 # Needs cmake, ninja, a C compiler, jq, curl, python3 (stdlib only).
 set -euo pipefail
@@ -200,8 +203,10 @@ log "commit $commit, $cpu_model, $cpus CPUs, kernel $kernel, load $load"
 log "busiest processes now: $busiest"
 
 # ---------------------------------------------------------------- set-up
-bus="bench_an_$$"
-export CLIPBUS_BUS=$bus
+# A bus per configuration: bench_an_<pid>_<config>. $bus is the current
+# sample's.
+bus_base="bench_an_$$"
+bus="${bus_base}_x"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-analyzer.XXXXXX")
 results_dir="$build_root/results"
 mkdir -p "$results_dir"
@@ -212,19 +217,25 @@ jsonl="$results_dir/$stamp.jsonl"
 
 server_pids=()
 consumer_pids=()
+declare -A set_pids   # configuration -> its consumers' pids
+all_consumer_pids() { local c; for c in "${!set_pids[@]}"; do echo ${set_pids[$c]}; done; }
 cleanup() {
-  local p
-  for p in "${consumer_pids[@]}" "${server_pids[@]}"; do
+  local p c cpids
+  cpids=$(all_consumer_pids)
+  for p in $cpids; do kill -CONT "$p" 2>/dev/null || true; done
+  for p in $cpids "${server_pids[@]}"; do
     kill -TERM "$p" 2>/dev/null || true
   done
-  for p in "${consumer_pids[@]}" "${server_pids[@]}"; do
+  for p in $cpids "${server_pids[@]}"; do
     wait "$p" 2>/dev/null || true
   done
-  "$clipbus" gc --bus "$bus" >/dev/null 2>&1 || true
-  # Whatever is left of this run's bus (a segment of a live process that
-  # was killed with us, say): only this bus's names.
-  rm -f "/dev/shm/clipbus.$bus."* "/dev/shm/clipbus-r.$bus."* 2>/dev/null || true
-  rm -rf "$work"
+  for c in a b c d e f; do
+    "$clipbus" gc --bus "${bus_base}_$c" >/dev/null 2>&1 || true
+  done
+  # Whatever is left of this run's buses (a segment of a live process that
+  # was killed with us, say): only their names.
+  rm -f "/dev/shm/clipbus.${bus_base}_"* "/dev/shm/clipbus-r.${bus_base}_"* 2>/dev/null || true
+  [[ -n ${BENCH_KEEP:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -246,7 +257,7 @@ for cfg in d e f; do has_cfg "$cfg" && http_configs+=("$cfg"); done
 for cfg in "${http_configs[@]}"; do
   "$serve" --corpus "$corpus" --port 0 --port-file "$work/port-$cfg" \
            --ratelimit-limit 1000000 --stats-file "$work/server-$cfg.json" \
-           2>"$work/server-$cfg.log" &
+           >"$work/server-$cfg.log" 2>&1 &
   server_pids+=($!)
   for _ in $(seq 100); do [[ -s "$work/port-$cfg" ]] && break; sleep 0.05; done
   [[ -s "$work/port-$cfg" ]] || { cat "$work/server-$cfg.log" >&2; fail "clipapi-serve for $cfg did not start"; }
@@ -318,22 +329,25 @@ wait_readers() {  # $1 = how many readers must be heartbeating
 # clipbus-log (its SQLite file), clipbus-alert (rules on fetch failures,
 # slow page fetches and producer deaths, notifications to a file channel),
 # clipbus-progress (plain lines and a JSON snapshot) and clipbus-top in
-# batch mode, all to the work directory. The archives persist from one
-# sample to the next, as they would for a user: only the warm-up round
-# creates the RRD files and the log's tables. The checks expect
-# delivered + lost = n_consumers x published.
-# The configuration has a directory of its own, as it would in /etc or
+# batch mode, all to the work directory. A set per configuration with
+# consumers (c, f), each with its own bus, configuration and files. The
+# archives persist from one sample to the next, as they would for a user:
+# only the warm-up round creates the RRD files and the log's tables. The
+# checks expect delivered + lost = n_consumers x published.
+# A configuration has a directory of its own, as it would in /etc or
 # ~/.config: clipbus-log and clipbus-alert watch that directory for edits
 # (inotify), and every file created or closed there would wake them --
 # here, the analyzer's database and this script's own files.
 n_consumers=${#consumers[@]}
-mkdir -p "$work/etc"
-cat >"$work/etc/clipbus.json" <<EOF
-{"bus": {"name": "$bus"},
- "rrd": {"dir": "$work/rrd"},
- "log": {"path": "$work/clipbus-log.db"},
+write_consumer_config() {  # $1 = configuration (c or f)
+  local d=$work/consumers-$1
+  mkdir -p "$d/etc"
+  cat >"$d/etc/clipbus.json" <<EOF
+{"bus": {"name": "${bus_base}_$1"},
+ "rrd": {"dir": "$d/rrd"},
+ "log": {"path": "$d/clipbus-log.db"},
  "alert": {
-   "state_dir": "$work/alert",
+   "state_dir": "$d/alert",
    "rules": [
      {"name": "FetchFailures", "kind": "counter_rate",
       "match": ["function=fetch_failures"], "window": "10s", "fire": 0.1,
@@ -345,11 +359,12 @@ cat >"$work/etc/clipbus.json" <<EOF
       "match": ["producer=clip-analyzer"], "severity": "critical",
       "summary": "clip-analyzer died"}],
    "channels": [{"name": "journal", "type": "file",
-                 "path": "$work/alerts.jsonl"}],
+                 "path": "$d/alerts.jsonl"}],
    "routes": [{"channels": ["journal"]}]}}
 EOF
-"$clipbus" config check "$work/etc/clipbus.json" >"$work/config-check.log" 2>&1 \
-  || { cat "$work/config-check.log" >&2; fail "the consumers' configuration was refused"; }
+  "$clipbus" config check "$d/etc/clipbus.json" >"$d/config-check.log" 2>&1 \
+    || { cat "$d/config-check.log" >&2; fail "the consumers' configuration was refused"; }
+}
 # Runs one consumer in the background at the chosen niceness and CPUs.
 run_consumer() {
   if [[ -n "$ccpus" ]]; then
@@ -360,23 +375,29 @@ run_consumer() {
   consumer_pids+=($!)
 }
 
+# Starts configuration $1's consumers on its bus, waits until all read, and
+# stops them (SIGSTOP) until its samples.
 start_consumers() {
+  local set=$1 d=$work/consumers-$1 c
+  local cfg=$d/etc/clipbus.json b=${bus_base}_$1
   consumer_pids=()
-  local cfg=$work/etc/clipbus.json c
+  write_consumer_config "$set"
   for c in "${consumers[@]}"; do
     case $c in
-      tail-jsonl) run_consumer "$clipbus" tail --bus "$bus" --jsonl >/dev/null 2>"$work/tail-jsonl.err" ;;
-      tail) run_consumer "$clipbus" tail --bus "$bus" >/dev/null 2>"$work/tail-text.err" ;;
-      rrd) run_consumer "$rrd" --config "$cfg" --direct --quiet >"$work/rrd.log" 2>&1 ;;
-      log) run_consumer "$logc" --config "$cfg" >"$work/log.log" 2>&1 ;;
-      alert) run_consumer "$alert" --config "$cfg" --quiet >"$work/alert.log" 2>&1 ;;
-      progress) run_consumer "$progress" --config "$cfg" --plain --json "$work/progress.json" \
-                  >/dev/null 2>"$work/progress.err" ;;
-      top) run_consumer "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$work/top.err" ;;
+      tail-jsonl) run_consumer "$clipbus" tail --bus "$b" --jsonl >/dev/null 2>"$d/tail-jsonl.err" ;;
+      tail) run_consumer "$clipbus" tail --bus "$b" >/dev/null 2>"$d/tail-text.err" ;;
+      rrd) run_consumer "$rrd" --config "$cfg" --direct --quiet >"$d/rrd.log" 2>&1 ;;
+      log) run_consumer "$logc" --config "$cfg" >"$d/log.log" 2>&1 ;;
+      alert) run_consumer "$alert" --config "$cfg" --quiet >"$d/alert.log" 2>&1 ;;
+      progress) run_consumer "$progress" --config "$cfg" --plain --json "$d/progress.json" \
+                  >/dev/null 2>"$d/progress.err" ;;
+      top) run_consumer "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$d/top.err" ;;
     esac
   done
-  wait_readers "$n_consumers"
+  set_pids[$set]="${consumer_pids[*]}"
+  bus=$b wait_readers "$n_consumers"
   [[ -n "$consumer_classes" ]] || consumer_classes=$(sched_classes)
+  kill -STOP ${set_pids[$set]}
 }
 
 # The CPU scheduling classes of the consumers' threads, e.g. "SCHED_IDLE"
@@ -391,18 +412,38 @@ sched_classes() {
   done | sort | uniq -c | awk '{printf "%s%s x%d", (NR > 1 ? ", " : ""), $2, $1}'
 }
 
-# Stops the consumers; their CPU time (user+system, microseconds) in _ccpu.
+# CPU time (ns on a CPU, every thread) of configuration $1's consumers so
+# far, in _cns (schedstat: nanoseconds, not clock ticks).
+consumers_cpu_ns() {
+  local p
+  _cns=$(for p in ${set_pids[$1]}; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done \
+         | awk '{s += $1} END {printf "%d", s}')
+}
+
+# Resumes configuration $1's consumers before its sample and waits until
+# every one is reading again (the timers that fell due while it was stopped
+# have fired).
+thaw_consumers() {
+  kill -CONT ${set_pids[$1]}
+  sleep 0.3
+  bus=${bus_base}_$1 wait_readers "$n_consumers"
+}
+
+freeze_consumers() { kill -STOP ${set_pids[$1]}; }
+
+# Ends every set (SIGTERM), and checks how they exited.
+consumer_exit_problems=()
 stop_consumers() {
-  local p ticks=0 tck u s
-  tck=$(getconf CLK_TCK)
-  for p in "${consumer_pids[@]}"; do
-    read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo "0 0")
-    ticks=$((ticks + u + s))
-    kill -TERM "$p" 2>/dev/null || true
+  local set p rc
+  for set in "${!set_pids[@]}"; do
+    for p in ${set_pids[$set]}; do kill -CONT "$p" 2>/dev/null || true; done
+    for p in ${set_pids[$set]}; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in ${set_pids[$set]}; do
+      rc=0; wait "$p" 2>/dev/null || rc=$?
+      ((rc == 0)) || consumer_exit_problems+=("a consumer of $set (pid $p) exited $rc")
+    done
   done
-  for p in "${consumer_pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  consumer_pids=()
-  _ccpu=$((ticks * 1000000 / tck))
+  set_pids=()
 }
 
 # One sample: configuration $1, repetition $2 ("w" for warm-up).
@@ -412,8 +453,12 @@ sample() {
   local with_consumers="" db="$work/db-$cfg.sqlite" out="$work/rank-$cfg.json"
   case $cfg in a|d) an=$an_off ;; *) an=$an_instr ;; esac
   case $cfg in c|f) with_consumers=1 ;; esac
+  bus=${bus_base}_$cfg
   rm -f "$db" "$db-wal" "$db-shm" "$db-journal"
-  if [[ -n "$with_consumers" ]]; then start_consumers; fi
+  if [[ -n "$with_consumers" ]]; then
+    thaw_consumers "$cfg"
+    consumers_cpu_ns "$cfg"; cons_cpu=$_cns
+  fi
   for ((k = 0; k < snapshots; k++)); do
     case $cfg in
       a|b|c) api="file://$corpus/snap-$(printf %03d "$k")" ;;
@@ -424,7 +469,7 @@ sample() {
     rc=0
     children_cpu; c0=$_cpu
     now; t0=$_now
-    "$an" --api "$api" --channels-file "$corpus/channels.txt" --db "$db" \
+    CLIPBUS_BUS=$bus "$an" --api "$api" --channels-file "$corpus/channels.txt" --db "$db" \
           --observed-at "${observed[$k]}" --jobs "$jobs" --seed "$seed" \
           --format json --top 0 -o "$out" 2>"$work/analyzer-$cfg.log" &
     pid=$!
@@ -444,7 +489,10 @@ sample() {
     pub=$((pub + ${p//\?/0})); del=$((del + d)); lost=$((lost + l)); nread=$n
     "$clipbus" gc --bus "$bus" >/dev/null 2>&1 || true
   done
-  if [[ -n "$with_consumers" ]]; then stop_consumers; cons_cpu=$_ccpu; fi
+  if [[ -n "$with_consumers" ]]; then
+    consumers_cpu_ns "$cfg"; cons_cpu=$(((_cns - cons_cpu) / 1000))
+    freeze_consumers "$cfg"
+  fi
   acc=$(jq -c '[.clips[].id] | length as $n | {n: $n, top: .[:20]}' "$out" 2>/dev/null || echo null)
   [[ $rep == w ]] && return 0
   printf '{"cfg":"%s","rep":%d,"wall_us":%d,"cpu_us":%d,"process_wall_us":[%s],"exit":[%s],"published":%d,"delivered":%d,"lost":%d,"readers":%d,"consumer_cpu_us":%d,"ranking":%s}\n' \
@@ -453,6 +501,12 @@ sample() {
 }
 
 # ---------------------------------------------------------------- run
+for cfg in c f; do
+  if has_cfg "$cfg"; then
+    log "starting the consumers of $cfg: ${consumers[*]}"
+    start_consumers "$cfg"
+  fi
+done
 t_start=$(date +%s)
 for ((w = 0; w < warmup; w++)); do
   log "warm-up round $((w + 1)) of $warmup (not recorded)"
@@ -467,6 +521,7 @@ for ((r = 0; r < reps; r++)); do
   for cfg in "${order[@]}"; do sample "$cfg" "$r"; done
 done
 t_end=$(date +%s)
+stop_consumers
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Servers: stop them (they write their stats) and check they injected nothing.
@@ -490,13 +545,16 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
   --arg call "$all_consumers" \
   --argjson nice "$nice" --arg classes "$consumer_classes" --arg ccpus "$ccpus" \
   --argjson servers "$server_info" --argjson secs "$((t_end - t_start))" \
+  --argjson cexit "$( ((${#consumer_exit_problems[@]})) && printf '%s\n' "${consumer_exit_problems[@]}" \
+                      | jq -Rsc 'split("\n") | map(select(length > 0))' || echo '[]')" \
   '{commit: $commit, cpu: $cpu, cpus: $cpus, kernel: $kernel, load: $load,
     load_end: $load_end, busiest: $busiest, cc: $cc, when: $when, reps: $reps,
     warmup: $warmup, seed: $seed, channels: $channels, snapshots: $snapshots,
     clips: $clips, jobs: $jobs, short: ($short != ""), note: $note, consumers: $nc,
     consumer_nice: $nice, consumer_sched: $classes, consumer_cpus: $ccpus,
     servers: $servers, seconds: $secs, configs: ($configs | split(",")),
-    consumer_list: ($clist | split(",")), all_consumers: ($clist == $call)}')
+    consumer_list: ($clist | split(",")), all_consumers: ($clist == $call),
+    consumer_exit: $cexit}')
 export BENCH_META
 md="$work/section.md"
 python3 - "$raw" "$md" >"$jsonl" <<'PY'
@@ -530,7 +588,7 @@ ALL = meta["all_consumers"]
 TARGET = 0.01
 by = {c: {r["rep"]: r for r in rows if r["cfg"] == c} for c in NAMES}
 reps = sorted(set.intersection(*(set(v) for v in by.values())))
-problems = []
+problems = list(meta["consumer_exit"])
 
 
 def q(xs, p):
@@ -687,7 +745,10 @@ L.append("- Wall time of the analyzer processes only (snapshot switches, waiting
             if ALL else
             f"Consumers (c, f), {len(meta['consumer_list'])} of the seven consumer "
             "programs (a subset: no verdict against the target), with their real sinks: ")
-         + ", ".join(CONSUMER_TEXT[c] for c in meta["consumer_list"]) + "; "
+         + ", ".join(CONSUMER_TEXT[c] for c in meta["consumer_list"])
+         + "; started once before the warm-up and kept running, a set per configuration "
+         "on a bus of its own, stopped (SIGSTOP) while the other configurations run and "
+         "resumed 0.3 s before their own sample; "
          f"niceness {meta['consumer_nice']}, "
          f"CPUs: {('taskset -c ' + meta['consumer_cpus']) if meta['consumer_cpus'] else 'any'}, "
          "scheduling class of their threads: "
