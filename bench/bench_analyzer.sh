@@ -76,7 +76,7 @@ BENCH_CONSUMER_CPUS (a CPU list, e.g. 1: run the consumers under
 taskset -c LIST; default: any CPU), CLIPBUS_SCHED (the consumers'
 scheduling class; unset: their default, idle; CLIPBUS_SCHED=normal
 measures them as ordinary tasks), TMPDIR (work directory: corpus,
-databases).
+databases), BENCH_KEEP=1 (keep the work directory and say where).
 Exit status: 0 measured (whatever the verdict), 1 a build, a run or a
 check failed, 2 usage error.
 EOF
@@ -235,7 +235,7 @@ cleanup() {
   # Whatever is left of this run's buses (a segment of a live process that
   # was killed with us, say): only their names.
   rm -f "/dev/shm/clipbus.${bus_base}_"* "/dev/shm/clipbus-r.${bus_base}_"* 2>/dev/null || true
-  [[ -n ${BENCH_KEEP:-} ]] || rm -rf "$work"
+  if [[ -n ${BENCH_KEEP:-} ]]; then log "kept the work directory $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
