@@ -417,7 +417,7 @@ sched_classes() {
 consumers_cpu_ns() {
   local p
   _cns=$(for p in ${set_pids[$1]}; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done \
-         | awk '{s += $1} END {printf "%d", s}')
+         | awk '{s += $1} END {printf "%.0f", s}')  # mawk's %d stops at 2^31
 }
 
 # Resumes configuration $1's consumers before its sample and waits until
