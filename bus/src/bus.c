@@ -891,8 +891,10 @@ none_alive(const struct cb_bus *b)
  * wake-up costs the machine more than the look: on a busy CPU a timer
  * interrupt and two context switches, several microseconds under a
  * hypervisor, taken from whatever the CPU was running -- the monitored
- * program. Seven consumers napping 8 ms woke about 1000 times a second and
- * slowed clip-analyzer by 1-2 % (bench/RESULTS.md, 2026-11-29). So:
+ * program. Seven consumers napping 8 ms woke about 1000 times a second.
+ * (Halving that did not measurably change clip-analyzer's time: what the
+ * consumers cost it follows their CPU time, bench/RESULTS.md, 2026-11-29;
+ * fewer wake-ups are still less work for the machine.) So:
  *
  *  - A nap is paced to the fastest ring: it aims to gather 1/64 of that
  *    ring, at the rate the last nap saw, between 1 ms and max_nap_ms

@@ -300,8 +300,9 @@ int cb_bus_wait(struct cb_bus *bus, int timeout_ms);
 /* As cb_bus_wait, but the naps also end when `fd` becomes readable, and
  * then it returns 1: for a reader that watches the shm directory with
  * inotify (IN_CREATE | IN_MOVED_TO), so that a new producer is read at
- * once instead of after the current nap. While no attached producer is alive it sleeps
- * the whole timeout, trusting `fd` to announce the next one. */
+ * once instead of after the current nap. While no attached producer is
+ * alive it sleeps the whole timeout, trusting `fd` to announce the next
+ * one. */
 int cb_bus_wait_fd(struct cb_bus *bus, int timeout_ms, int fd);
 
 /* Totals of this reader. */
@@ -321,7 +322,9 @@ void cb_bus_set_sink_state(struct cb_bus *bus, const char *text);
 struct cb_segment *cb_bus_producer(const struct cb_bus *bus, size_t i);
 
 /* The validated bus name, from `bus`, CLIPBUS_BUS or "default"; NULL with
- * *err set when invalid. Returns a static or borrowed pointer. */
+ * *err set when invalid. Returns a static or borrowed pointer: `bus`
+ * itself when it names a bus, so never copy the result into `bus`
+ * (snprintf onto itself is undefined). */
 const char *cb_bus_name_resolve(const char *bus, int *err);
 
 /* ------------------------------------------------------------------------
