@@ -78,6 +78,9 @@ void cba_notify_note(struct cba_notify *n, const struct al_note *note);
 /* Turns groups older than group_wait into outbox rows; returns rows
  * made (so the caller can wake the delivery threads). */
 int cba_notify_flush(struct cba_notify *n, uint64_t now_ns, int force);
+/* Whether notes may be waiting (0: the notes table is known empty, and a
+ * flush would do nothing). */
+int cba_notify_pending(const struct cba_notify *n);
 
 /* ---- deliver.c ---------------------------------------------------------- */
 

@@ -20,6 +20,10 @@ struct cba_notify {
     const struct cbc_alert_config *cfg;
     sqlite3 *db;
     uint64_t msg_seq;
+    /* 0 only when the notes table is known to be empty: a flush then has
+     * nothing to do and makes no SQLite call (it runs 10 times a second;
+     * preparing its three statements was most of an idle watcher's CPU). */
+    int maybe_notes;
 };
 
 struct cba_notify *
@@ -29,6 +33,7 @@ cba_notify_create(const struct cbc_alert_config *cfg, sqlite3 *db)
     if (n) {
         n->cfg = cfg;
         n->db = db;
+        n->maybe_notes = 1; /* a restart may find notes left waiting */
     }
     return n;
 }
@@ -144,9 +149,11 @@ cba_notify_note(struct cba_notify *nt, const struct al_note *n)
             break;
     }
     for (size_t c = 0; c < cfg->n_channels; c++)
-        if (take[c])
+        if (take[c]) {
+            nt->maybe_notes = 1;
             cba_note_add(nt->db, cfg->channels[c].name, n->rule->name,
                          n->firing, js, text, n->at_ns);
+        }
     free(take);
     free(js);
 }
@@ -397,11 +404,19 @@ channel(const struct cbc_alert_config *cfg, const char *name)
 }
 
 int
+cba_notify_pending(const struct cba_notify *nt)
+{
+    return nt->maybe_notes;
+}
+
+int
 cba_notify_flush(struct cba_notify *nt, uint64_t now, int force)
 {
     sqlite3_stmt *gs = NULL, *ns = NULL, *del = NULL;
     int made = 0;
     uint64_t wait = force ? 0 : nt->cfg->group_wait_ns;
+    if (!nt->maybe_notes)
+        return 0;
     sqlite3_prepare_v2(nt->db,
                        "SELECT channel, rule, min(id) m FROM notes GROUP BY "
                        "channel, rule HAVING min(created_ns) <= ?1 ORDER BY m",
@@ -456,6 +471,13 @@ cba_notify_flush(struct cba_notify *nt, uint64_t now, int force)
     for (size_t i = 0; i < nk; i++)
         free(keys[i]);
     free(keys);
+    /* Notes still waiting for their group (or none left). */
+    sqlite3_finalize(gs);
+    gs = NULL;
+    if (sqlite3_prepare_v2(nt->db, "SELECT EXISTS(SELECT 1 FROM notes)", -1,
+                           &gs, NULL) == SQLITE_OK &&
+        sqlite3_step(gs) == SQLITE_ROW)
+        nt->maybe_notes = sqlite3_column_int(gs, 0) != 0;
 out:
     sqlite3_finalize(gs);
     sqlite3_finalize(ns);

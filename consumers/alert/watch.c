@@ -45,6 +45,8 @@ struct watch {
     struct cba_deliver *dl;
     struct al_silences sil;
     int64_t db_version;
+    int in_eval;               /* w_tick's evaluation is running */
+    int in_txn;                /* ...and has opened its transaction */
     uint64_t generation;
     uint64_t next_eval, next_poll, next_sil;
     int need_seen;
@@ -57,10 +59,21 @@ struct watch {
 
 /* ---- engine callbacks --------------------------------------------------- */
 
+/* The evaluation's transaction, opened by its first write: an evaluation
+ * that changes nothing (the usual case, 10 times a second) makes no
+ * SQLite call. */
+static void
+eval_txn(struct watch *w)
+{
+    if (w->in_eval && !w->in_txn && cba_db_begin(w->db) == 0)
+        w->in_txn = 1;
+}
+
 static void
 on_note(void *arg, const struct al_note *n)
 {
     struct watch *w = arg;
+    eval_txn(w);
     if (!w->quiet)
         fprintf(stderr, "clipbus-alert: %s %s: %s\n",
                 n->firing ? (n->repeat ? "repeat" : "firing") : "resolved",
@@ -72,6 +85,7 @@ static void
 on_state(void *arg, const struct al_state *s)
 {
     struct watch *w = arg;
+    eval_txn(w);
     cba_state_put(w->db, s);
 }
 
@@ -347,11 +361,20 @@ w_tick(void *arg, uint64_t now)
     if (now < w->next_eval)
         return;
     w->next_eval = now + w->ac->eval_interval_ns;
-    cba_db_begin(w->db);
+    w->in_eval = 1;
     al_engine_eval(w->eng, now);
-    int made = cba_notify_flush(w->nt, now, 0);
-    cba_db_commit(w->db);
-    w->db_version = cba_db_version(w->db);
+    int made = 0;
+    if (cba_notify_pending(w->nt)) {
+        eval_txn(w);
+        made = cba_notify_flush(w->nt, now, 0);
+    }
+    w->in_eval = 0;
+    if (w->in_txn) {
+        w->in_txn = 0;
+        cba_db_commit(w->db);
+        /* Our own commit is not a change made by another connection. */
+        w->db_version = cba_db_version(w->db);
+    }
     if (made > 0)
         cba_deliver_kick(w->dl);
     struct al_engine_stats st;
