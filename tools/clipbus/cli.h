@@ -90,6 +90,9 @@ sb_add(struct sbuf *b, const char *s, size_t n)
 }
 /* Appends a decimal integer. */
 void sb_i64(struct sbuf *b, int64_t v);
+void sb_u64(struct sbuf *b, uint64_t v);
+/* Appends d as "%.6g" prints it (whole numbers without printf). */
+void sb_num(struct sbuf *b, double d);
 void sb_printf(struct sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s[0, n) for a terminal: printable UTF-8 as is, backslash and

@@ -13,6 +13,7 @@
  * commands stop without a message (`clipbus tail | head` is normal use).
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -102,18 +103,46 @@ sb_printf(struct sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Writes u's decimal digits ending just before `end`; returns the first. */
+static char *
+digits_before(char *end, uint64_t u)
+{
+    do
+        *--end = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    return end;
+}
+
 void
 sb_i64(struct sbuf *b, int64_t v)
 {
-    char tmp[24], *p = tmp + sizeof tmp;
+    char tmp[24], *p;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
+    p = digits_before(tmp + sizeof tmp, u);
     if (v < 0)
         *--p = '-';
     sb_add(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void
+sb_u64(struct sbuf *b, uint64_t v)
+{
+    char tmp[24], *p = digits_before(tmp + sizeof tmp, v);
+
+    sb_add(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void
+sb_num(struct sbuf *b, double d)
+{
+    /* Whole numbers below 10^6 are their digits under "%.6g" too (-0
+     * keeps its sign there, so it goes to printf). */
+    if (d > -1e6 && d < 1e6 && d == (double)(int64_t)d && (d != 0 || !signbit(d))) {
+        sb_i64(b, (int64_t)d);
+        return;
+    }
+    sb_printf(b, "%.6g", d);
 }
 
 const char *
@@ -164,7 +193,17 @@ sb_add_escaped(struct sbuf *b, const char *s, size_t n, int quote)
 
     while (i < n) {
         uint32_t cp;
-        size_t l = cli_utf8_len(u + i, n - i, &cp);
+        size_t l, run = i;
+        /* Printable ASCII other than the escaped two: copied in runs. */
+        while (run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '\\' &&
+               (u[run] != '"' || !quote))
+            run++;
+        if (run > i) {
+            sb_add(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        l = cli_utf8_len(u + i, n - i, &cp);
         if (l == 0) {
             sb_printf(b, "\\x%02x", u[i]);
             i++;
@@ -193,20 +232,62 @@ sb_add_escaped(struct sbuf *b, const char *s, size_t n, int quote)
 /* ------------------------------------------------------------------------
  * Durations, sizes, times
  * ------------------------------------------------------------------------ */
+/* ns / (step * 10^dec) with `dec` decimals and `unit` after, as printf's
+ * "%.*f" prints the double quotient: rounding the integer to the nearest
+ * step gives the same digits (the quotient is within an ulp of the exact
+ * value, far from the halfway points a whole ns can be near), except at
+ * an exact tie, where printf rounds the binary value half to even: -1,
+ * and the caller asks printf. `clipbus tail` formats one per call. */
+static int
+fmt_fixed(char *buf, size_t len, uint64_t ns, uint64_t step, int dec,
+          const char *unit)
+{
+    uint64_t q = ns / step, r = ns % step;
+    char tmp[48], *p = tmp + sizeof tmp;
+    size_t ul = strlen(unit), n;
+
+    if (r * 2 == step || ul > 8)
+        return -1;
+    if (r * 2 > step)
+        q++;
+    p -= ul;
+    memcpy(p, unit, ul);
+    for (int i = 0; i < dec; i++, q /= 10)
+        *--p = (char)('0' + q % 10);
+    *--p = '.';
+    p = digits_before(p, q);
+    n = (size_t)(tmp + sizeof tmp - p);
+    if (n + 1 > len)
+        return -1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return 0;
+}
+
 char *
 fmt_dur(char *buf, size_t len, uint64_t ns)
 {
     uint64_t s = ns / 1000000000u;
 
-    if (ns < 1000u)
-        snprintf(buf, len, "%llu ns", (unsigned long long)ns);
-    else if (ns < 1000000u)
-        snprintf(buf, len, "%.1f us", (double)ns / 1e3);
-    else if (ns < 1000000000u)
-        snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
-    else if (ns < UINT64_C(60000000000))
-        snprintf(buf, len, "%.2f s", (double)ns / 1e9);
-    else if (s < 3600u)
+    if (ns < 1000u) {
+        if (len >= 24) {
+            char *p = digits_before(buf + 20, ns);
+            size_t n = (size_t)(buf + 20 - p);
+            memmove(buf, p, n);
+            memcpy(buf + n, " ns", 4);
+        } else {
+            snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+        }
+    } else if (ns < 1000000u) {
+        if (fmt_fixed(buf, len, ns, 100u, 1, " us") != 0)
+            snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+    } else if (ns < 1000000000u) {
+        if (fmt_fixed(buf, len, ns, 10000u, 2, " ms") != 0)
+            snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+    } else if (ns < UINT64_C(60000000000)) {
+        if (fmt_fixed(buf, len, ns, 10000000u, 2, " s") != 0)
+            snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+    } else if (s < 3600u)
         snprintf(buf, len, "%llum%02llus", (unsigned long long)(s / 60),
                  (unsigned long long)(s % 60));
     else if (s < 86400u)
@@ -266,7 +347,21 @@ fmt_time(char *buf, size_t len, uint64_t wall_ns, int utc)
         c->t = t;
         c->valid = 1;
     }
-    snprintf(buf, len, "%s.%03u%s", c->base, ms, utc ? "Z" : c->zone);
+    {
+        /* "%s.%03u%s" without printf: once per line of `clipbus tail`. */
+        const char *z = utc ? "Z" : c->zone;
+        size_t bl = strlen(c->base), zl = strlen(z);
+        if (bl + zl + 5 > len) {
+            snprintf(buf, len, "%s.%03u%s", c->base, ms, z);
+            return buf;
+        }
+        memcpy(buf, c->base, bl);
+        buf[bl] = '.';
+        buf[bl + 1] = (char)('0' + ms / 100);
+        buf[bl + 2] = (char)('0' + ms / 10 % 10);
+        buf[bl + 3] = (char)('0' + ms % 10);
+        memcpy(buf + bl + 4, z, zl + 1);
+    }
     return buf;
 }
 

@@ -226,12 +226,6 @@ sb_name(struct sbuf *b, const struct cb_segment *seg, uint32_t id, int quote)
     sb_add_escaped(b, s, len, quote);
 }
 
-static void
-sb_num(struct sbuf *b, double d)
-{
-    sb_printf(b, "%.6g", d);
-}
-
 /* ------------------------------------------------------------------------
  * Human lines
  * ------------------------------------------------------------------------ */
@@ -263,7 +257,7 @@ line_fields(struct sbuf *b, const struct cb_entry *e)
             sb_name(b, e->seg, f.name_id, 0);
             sb_add(b, "=", 1);
             if (f.type == CB_FIELD_I64)
-                sb_printf(b, "%lld", (long long)f.i);
+                sb_i64(b, f.i);
             else if (f.type == CB_FIELD_F64)
                 sb_num(b, f.d);
             else {
@@ -325,8 +319,10 @@ line_entry(struct sbuf *b, const struct cb_entry *e, enum tail_type t)
     case TT_CALL:
         sb_name(b, e->seg, h->name_id, 0);
         st = call_status(h->status);
-        sb_printf(b, " %s ",
-                  fmt_dur(d, sizeof d, cb_segment_ticks_ns(e->seg, h->value)));
+        fmt_dur(d, sizeof d, cb_segment_ticks_ns(e->seg, h->value));
+        sb_add(b, " ", 1);
+        sb_add(b, d, strlen(d));
+        sb_add(b, " ", 1);
         if (st != NULL)
             sb_add(b, st, strlen(st));
         else
@@ -347,12 +343,19 @@ line_entry(struct sbuf *b, const struct cb_entry *e, enum tail_type t)
         break;
     case TT_PROGRESS:
         sb_name(b, e->seg, h->name_id, 0);
-        sb_printf(b, " %s +", progress_phase(h->status));
+        st = progress_phase(h->status);
+        sb_add(b, " ", 1);
+        sb_add(b, st, strlen(st));
+        sb_add(b, " +", 2);
         sb_num(b, as_double(h->value));
         break;
     case TT_COUNT:
         sb_name(b, e->seg, h->name_id, 0);
-        sb_printf(b, " %+lld", (long long)h->value);
+        {
+            int64_t v = (int64_t)h->value; /* " %+lld" */
+            sb_add(b, v < 0 ? " " : " +", v < 0 ? 1 : 2);
+            sb_i64(b, v);
+        }
         break;
     case TT_GAUGE:
     case TT_OBSERVE:
@@ -402,13 +405,25 @@ tail_line(struct sbuf *b, const struct cb_event *ev, uint64_t now_ns, int utc)
 
     if (t != TT_LOSS && ev->type == CB_EV_ENTRY)
         wall = cb_segment_wall_ns(ev->seg, e->head.ts);
-    sb_printf(b, "%s ", fmt_time(tm, sizeof tm, wall, utc));
+    fmt_time(tm, sizeof tm, wall, utc);
+    sb_add(b, tm, strlen(tm));
+    sb_add(b, " ", 1);
     if (ev->type == CB_EV_ENTRY && in != NULL) {
-        sb_printf(b, "%u r%u/%u", (unsigned)in->pid, (unsigned)e->ring,
-                  (unsigned)e->tid);
-        if (e->head.session != 0)
-            sb_printf(b, " s%u", (unsigned)e->head.session);
-        sb_printf(b, " %-8s ", tail_type_name(t));
+        /* "%u r%u/%u[ s%u] %-8s " by hand: once per line. */
+        const char *tn = tail_type_name(t);
+        size_t tl = strlen(tn);
+        sb_u64(b, in->pid);
+        sb_add(b, " r", 2);
+        sb_u64(b, e->ring);
+        sb_add(b, "/", 1);
+        sb_u64(b, e->tid);
+        if (e->head.session != 0) {
+            sb_add(b, " s", 2);
+            sb_u64(b, e->head.session);
+        }
+        sb_add(b, " ", 1);
+        sb_add(b, tn, tl);
+        sb_add(b, "         ", tl < 8 ? 9 - tl : 1);
         line_entry(b, e, t);
         return;
     }
@@ -464,6 +479,16 @@ js_str(struct sbuf *b, const char *s, size_t n)
         const char *esc = NULL;
         char tmp[8];
         size_t l = 1;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            /* The common case, ASCII that stays as it is: a tight loop. */
+            size_t j = i + 1;
+            while (j < n && u[j] >= 0x20 && u[j] < 0x80 && u[j] != '"' &&
+                   u[j] != '\\')
+                j++;
+            run += j - i;
+            i = j;
+            continue;
+        }
         if (c >= 0x80) {
             uint32_t cp;
             l = cli_utf8_len(u + i, n - i, &cp);
@@ -507,15 +532,18 @@ js_cstr(struct sbuf *b, const char *s)
         js_str(b, s, strlen(s));
 }
 
-/* ,"key": -- or "key": for the first member (*first is then cleared). */
+/* ,"key": -- or "key": for the first member (*first is then cleared).
+ * Keys are this file's own names, plain ASCII: nothing to escape. */
 static void
 js_key(struct sbuf *b, int *first, const char *key)
 {
     if (!*first)
-        sb_add(b, ",", 1);
+        sb_add(b, ",\"", 2);
+    else
+        sb_add(b, "\"", 1);
     *first = 0;
-    js_cstr(b, key);
-    sb_add(b, ":", 1);
+    sb_add(b, key, strlen(key));
+    sb_add(b, "\":", 2);
 }
 
 static void
@@ -541,6 +569,14 @@ js_real(struct sbuf *b, double d)
 
     if (!isfinite(d)) {
         sb_add(b, "null", 4);
+        return;
+    }
+    /* Whole numbers below 10^15 print as their digits under "%.17g"; the
+     * ".0" follows as below (-0 keeps its sign there: printf's). */
+    if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d &&
+        (d != 0 || !signbit(d))) {
+        sb_i64(b, (int64_t)d);
+        sb_add(b, ".0", 2);
         return;
     }
     length = (size_t)snprintf(buf, sizeof buf - 3, "%.17g", d);
@@ -793,8 +829,10 @@ js_status(struct sbuf *b, int *first, const char *key, const char *name,
         name = tmp;
     }
     js_cstr(b, name);
-    snprintf(tmp, sizeof tmp, "%s_code", key);
-    js_key(b, first, tmp);
+    /* ,"<key>_code": -- after the key above, never the first member */
+    sb_add(b, ",\"", 2);
+    sb_add(b, key, strlen(key));
+    sb_add(b, "_code\":", 7);
     js_i64(b, code);
 }
 
