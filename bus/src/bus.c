@@ -988,18 +988,23 @@ cb_bus_wait_fd(struct cb_bus *b, int timeout_ms, int fd)
         nap_start = now;
         if (fd >= 0) {
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
-            if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+            int rc = ppoll(&pfd, 1, &ts, NULL);
+            if (rc > 0) {
                 /* The caller looks at what fd says: likely a new
                  * producer, whose pace is unknown. */
                 b->wait_step_us = NAP_MIN_US;
                 return 1;
             }
+            /* A signal ends the wait: the caller's handler may have set
+             * a flag it must look at now, not after the timeout. */
+            if (rc < 0 && errno == EINTR)
+                return 0;
         } else {
             struct timespec at = {.tv_sec = (time_t)(wake / 1000000000u),
                                   .tv_nsec = (long)(wake % 1000000000u)};
-            /* A signal (EINTR) ends the nap early; the loop then goes
-             * on as after any nap, up to the timeout. */
-            (void)clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+            if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) ==
+                EINTR)
+                return 0; /* as above */
         }
         napped = 1;
         cb_bus_scan(b, 0);

@@ -39,10 +39,13 @@
 #define CHUNK      (1u << CHUNK_BITS)
 #define MAX_CHUNKS 1024u
 #define IDLE_SPINS 64
-/* Longest wait for records before the reader loop looks at its stop flag,
- * idle exit and in-flight timer again (shorter if in-flight snapshots are
- * due more often): a stop or idle exit takes effect within that. */
-#define WAIT_MAX_MS 50
+/* Longest wait for records before the reader loop looks at its idle exit
+ * and in-flight timer again (shorter if in-flight snapshots are due more
+ * often). SIGINT and SIGTERM end a wait at once (they reach the reader
+ * thread only: the worker blocks them). An idle exit is looked at every
+ * IDLE_EXIT_WAIT_MS. */
+#define WAIT_MAX_MS 1000
+#define IDLE_EXIT_WAIT_MS 50
 /* An asleep worker with no tick to run still looks at its flags this
  * often (a lost wake-up would cost at most this much). */
 #define WORKER_SLEEP_MAX_MS 1000
@@ -367,7 +370,15 @@ worker_wake(struct cbc_rt *rt)
 }
 
 /* Hands the batch being filled to the worker. The end mark is a zero size
- * word. */
+ * word.
+ *
+ * A worker whose sink has a tick wakes for it anyway (every 64 or 128
+ * ms) and then delivers what is queued: it is woken for a batch only
+ * when half the batches wait (a fast stream) -- not once per nap of the
+ * reader, which for a slow writer such as clip-analyzer doubled the
+ * consumer's wake-ups and context switches. A batch so waits at most a
+ * tick period, which the sinks with a tick (top, progress, alert, rrd,
+ * log) show or store no sooner anyway. */
 static void
 batch_push(struct cbc_rt *rt)
 {
@@ -375,7 +386,9 @@ batch_push(struct cbc_rt *rt)
     if (!ck_ring_enqueue_spsc(&rt->full, rt->full_buf, rt->cur))
         abort(); /* cannot happen: as many slots as batches */
     rt->cur = NULL;
-    worker_wake(rt);
+    if (rt->sink.tick == NULL ||
+        ck_ring_size(&rt->full) * 2 >= rt->opts.handoff_batches)
+        worker_wake(rt);
 }
 
 /* Reserves room for an event with `extra` data bytes in the current batch;
@@ -818,7 +831,6 @@ reader_loop(struct cbc_rt *rt)
                 inflight_snapshot(rt);
             }
         }
-        batch_flush(rt);
         if (n > 0) {
             rt->st.events += (uint64_t)n;
             rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
@@ -832,14 +844,23 @@ reader_loop(struct cbc_rt *rt)
             ck_pr_stall();
             continue;
         }
+        /* The batch goes to the worker once per wake-up, before the
+         * reader sleeps (or when it is full, batch_reserve). Handing it
+         * over after every poll that found something woke the worker for
+         * each few records of a slow writer such as clip-analyzer, whose
+         * records come a few at a time: two context switches each. */
+        batch_flush(rt);
+        if (rt->stop)
+            break;
         /* cb_bus_wait paces its naps to the producers; the timeout
-         * only bounds how long the stop flag and the idle exit wait. */
-        (void)cb_bus_wait_fd(rt->bus,
-                             rt->opts.inflight_ms != 0 &&
-                                     rt->opts.inflight_ms < WAIT_MAX_MS
-                                 ? (int)rt->opts.inflight_ms
-                                 : WAIT_MAX_MS,
-                             rt->inotify_fd);
+         * only bounds how long the idle exit and in-flight timer wait. */
+        {
+            int ms = rt->opts.exit_idle_ms != 0 ? IDLE_EXIT_WAIT_MS
+                                                : WAIT_MAX_MS;
+            if (rt->opts.inflight_ms != 0 && rt->opts.inflight_ms < (uint32_t)ms)
+                ms = (int)rt->opts.inflight_ms;
+            (void)cb_bus_wait_fd(rt->bus, ms, rt->inotify_fd);
+        }
         idle = 0;
     }
     /* Final pass: whatever is published now is read and handed over. */
@@ -1165,7 +1186,17 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     signal_rt = rt;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    err = pthread_create(&rt->worker, NULL, worker_main, rt);
+    /* The worker (and any thread its sink starts) blocks SIGINT and
+     * SIGTERM, so they interrupt the reader's wait, not the worker's. */
+    {
+        sigset_t stop_sigs, old_mask;
+        sigemptyset(&stop_sigs);
+        sigaddset(&stop_sigs, SIGINT);
+        sigaddset(&stop_sigs, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop_sigs, &old_mask);
+        err = pthread_create(&rt->worker, NULL, worker_main, rt);
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    }
     if (err != 0) {
         fprintf(stderr, "%s: cannot start the worker thread: %s\n",
                 rt->opts.program, strerror(err));
