@@ -687,15 +687,52 @@ push_unique(void ***arr, size_t *n, void *p)
     return 0;
 }
 
+/* Appends s (NULL: "") and `sep` at *at, within key[0, cap); 0 if it
+ * does not fit (the caller then formats the key the slow way). */
+static int
+key_part(char *key, size_t cap, size_t *at, const char *s, char sep)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (*at + n + 2 > cap)
+        return 0;
+    memcpy(key + *at, s ? s : "", n);
+    *at += n;
+    key[(*at)++] = sep;
+    key[*at] = '\0';
+    return 1;
+}
+
+/* The route key "cls|name|labels|producer|consumer" of an input: built
+ * with memcpy, as it is for every record (snprintf with five strings
+ * was a visible part of the watcher's CPU). */
+static void
+route_key(char *key, size_t cap, int cls, const struct al_input *in)
+{
+    size_t at = 0;
+
+    if (cls >= 10 && cls <= 99)
+        key[at++] = (char)('0' + cls / 10);
+    key[at++] = (char)('0' + (cls >= 0 ? cls % 10 : 0));
+    key[at++] = '|';
+    key[at] = '\0';
+    if (cls < 0 || cls > 99 ||
+        !key_part(key, cap, &at, in->name, '|') ||
+        !key_part(key, cap, &at, in->labels, '|') ||
+        !key_part(key, cap, &at, in->producer, '|') ||
+        !key_part(key, cap, &at, in->consumer, '\0'))
+        snprintf(key, cap, "%d|%s|%s|%s|%s", cls, in->name ? in->name : "",
+                 in->labels ? in->labels : "",
+                 in->producer ? in->producer : "",
+                 in->consumer ? in->consumer : "");
+}
+
 /* The stores and instances fed by inputs like `in` (made once). */
 static struct route *
 get_route(struct al_engine *e, const struct al_input *in)
 {
     char key[1400], buf[512], series[1024];
     int cls = in->type == AL_IN_SESS_END ? AL_IN_SESSION : in->type;
-    snprintf(key, sizeof key, "%d|%s|%s|%s|%s", cls, in->name ? in->name : "",
-             in->labels ? in->labels : "", in->producer ? in->producer : "",
-             in->consumer ? in->consumer : "");
+    route_key(key, sizeof key, cls, in);
     struct route *rt = map_get(&e->routes, key);
     if (rt != NULL)
         return rt;
