@@ -25,6 +25,7 @@
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -776,6 +777,88 @@ test_bus_wait_wakes_on_records_and_times_out(void **state)
     rec_fini(&r);
 }
 
+static volatile sig_atomic_t alarms;
+
+static void
+on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+}
+
+/* One SIGALRM in `ms` milliseconds, caught by on_alarm (no SA_RESTART). */
+static void
+alarm_in_ms(long ms)
+{
+    struct sigaction sa;
+    struct itimerval it = {.it_value = {.tv_sec = ms / 1000,
+                                        .tv_usec = (ms % 1000) * 1000}};
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+    assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+}
+
+/* A signal caught by a handler ends cb_bus_wait and cb_bus_wait_fd at
+ * once (0), whether they nap for a live producer or sleep out the timeout
+ * with nothing alive: a consumer that sleeps long still stops on SIGTERM
+ * without delay. The 5 s waits end at the 0.1 s signal; the bound checked,
+ * 2.5 s, only tells "at the signal" from "at the timeout". */
+static void
+test_bus_wait_ends_on_a_caught_signal(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-wait-sig", .no_status = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c;
+    struct rec r;
+    uint64_t t0;
+    int fd = cb_shm_watch_open();
+
+    (void)state;
+    assert_true(fd >= 0);
+    rec_init(&r);
+    ctl_start(&c, "waitsig", NULL);
+    ctl_publish(&c, 1);
+    assert_int_equal(cb_bus_open(c.bus, &o, &b), 0);
+    /* Everything read, the new ring's first look done: the waits below
+     * have nothing to return for but the signal or the timeout. */
+    for (int i = 0; i < 100 && (cb_bus_poll(b, on_event, &r, 0) > 0 ||
+                                cb_bus_wait(b, 20) != 0);
+         i++)
+        ;
+    (void)cb_shm_watch_drain(fd); /* the producer's own segment */
+    for (int with_fd = 0; with_fd <= 1; with_fd++) {
+        alarms = 0;
+        alarm_in_ms(100);
+        t0 = cbt_mono_ns();
+        assert_int_equal(with_fd ? cb_bus_wait_fd(b, 5000, fd)
+                                 : cb_bus_wait(b, 5000), 0);
+        assert_int_equal(alarms, 1);
+        assert_true(cbt_mono_ns() - t0 < 2500000000u);
+    }
+    /* Nothing alive: cb_bus_wait_fd sleeps the whole timeout, trusting
+     * fd to announce a producer; a signal still ends it. */
+    ctl_exit(&c);
+    usleep(200000); /* past a liveness scan */
+    cb_bus_scan(b, 1);
+    while (cb_bus_poll(b, on_event, &r, 0) > 0)
+        ;
+    (void)cb_shm_watch_drain(fd);
+    alarms = 0;
+    alarm_in_ms(100);
+    t0 = cbt_mono_ns();
+    assert_int_equal(cb_bus_wait_fd(b, 5000, fd), 0);
+    assert_int_equal(alarms, 1);
+    assert_true(cbt_mono_ns() - t0 < 2500000000u);
+    signal(SIGALRM, SIG_DFL);
+    close(fd);
+    cb_bus_close(b);
+    cbt_unlink_bus(c.bus);
+    rec_fini(&r);
+}
+
 /* Voluntary context switches of this thread: one per nap. */
 static long
 thread_naps(void)
@@ -947,6 +1030,7 @@ main(void)
         cmocka_unit_test(test_bus_ring_batch_and_status_interval_are_honoured),
         cmocka_unit_test(test_bus_wait_naps_are_long_and_on_a_shared_grid),
         cmocka_unit_test(test_bus_wait_wakes_on_records_and_times_out),
+        cmocka_unit_test(test_bus_wait_ends_on_a_caught_signal),
         cmocka_unit_test(test_bus_from_now_skips_old_records_of_running_producers),
         cmocka_unit_test(test_bus_foreign_segment_is_reported_once),
         cmocka_unit_test(test_bus_segments_created_during_scans_are_all_read),
