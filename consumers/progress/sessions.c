@@ -277,9 +277,13 @@ cbp_sessions_tick(struct cbp_sessions *t, uint64_t now_ns)
         s->stalled = 0;
         if (s->long_call_ns >= t->o.long_call_ns) {
             s->stalled = 1;
-            snprintf(s->stall_why, sizeof s->stall_why, "%s running %s",
-                     s->long_call,
-                     cbp_fmt_secs(a, sizeof a, (double)s->long_call_ns / 1e9));
+            /* A very long function name is cut to the reason's size. */
+            if (snprintf(s->stall_why, sizeof s->stall_why, "%s running %s",
+                         s->long_call,
+                         cbp_fmt_secs(a, sizeof a,
+                                      (double)s->long_call_ns / 1e9)) >=
+                (int)sizeof s->stall_why)
+                s->stall_why[sizeof s->stall_why - 1] = '\0';
         } else if (idle >= t->o.stall_ns) {
             s->stalled = 1;
             snprintf(s->stall_why, sizeof s->stall_why, "no progress for %s",

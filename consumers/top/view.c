@@ -322,7 +322,13 @@ put(struct top_frame *f, int width, int attr, const char *text)
     int w = width > 0 ? width : 1;
     if (w > (int)sizeof l->text - 1)
         w = (int)sizeof l->text - 1;
-    snprintf(l->text, (size_t)w + 1, "%s", text);
+    {
+        /* Cut to the width (bytes, as before: the views' texts are
+         * ASCII but for names, which the table cells cut themselves). */
+        size_t n = strnlen(text, (size_t)w);
+        memcpy(l->text, text, n);
+        l->text[n] = '\0';
+    }
     l->attr = attr;
 }
 
