@@ -857,7 +857,8 @@ reader_loop(struct cbc_rt *rt)
         {
             int ms = rt->opts.exit_idle_ms != 0 ? IDLE_EXIT_WAIT_MS
                                                 : WAIT_MAX_MS;
-            if (rt->opts.inflight_ms != 0 && rt->opts.inflight_ms < (uint32_t)ms)
+            if (rt->opts.inflight_ms != 0 &&
+                rt->opts.inflight_ms < (uint32_t)ms)
                 ms = (int)rt->opts.inflight_ms;
             (void)cb_bus_wait_fd(rt->bus, ms, rt->inotify_fd);
         }

@@ -138,7 +138,8 @@ sb_num(struct sbuf *b, double d)
 {
     /* Whole numbers below 10^6 are their digits under "%.6g" too (-0
      * keeps its sign there, so it goes to printf). */
-    if (d > -1e6 && d < 1e6 && d == (double)(int64_t)d && (d != 0 || !signbit(d))) {
+    if (d > -1e6 && d < 1e6 && d == (double)(int64_t)d &&
+        (d != 0 || !signbit(d))) {
         sb_i64(b, (int64_t)d);
         return;
     }
