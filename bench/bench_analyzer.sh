@@ -46,7 +46,9 @@ write_results=1
 note=""
 config_list="a,b,c,d,e,f"
 consumer_list="all"
-all_consumers="tail-jsonl,tail,rrd,log,alert,progress,top"
+# shellcheck source=consumers_lib.sh
+. "$here/consumers_lib.sh"
+all_consumers=$bench_all_consumers
 
 usage() {
   sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
@@ -116,20 +118,8 @@ for c in "${_list[@]}"; do
   [[ " ${configs[*]} " == *" $c "* ]] || configs+=("$c")
 done
 ((${#configs[@]} >= 2)) || die_usage "--configs needs at least two configurations, e.g. e,f"
-[[ $consumer_list == all ]] && consumer_list=$all_consumers
-consumers=()
-IFS=, read -r -a _list <<<"$consumer_list"
-for c in "${_list[@]}"; do
-  [[ ",$all_consumers," == *",$c,"* ]] \
-    || die_usage "--consumers: '$c' is not a consumer (one of $all_consumers, or all)"
-  [[ " ${consumers[*]} " == *" $c "* ]] || consumers+=("$c")
-done
-((${#consumers[@]} >= 1)) || die_usage "--consumers needs at least one consumer"
-# A fixed order, whatever order they were given in.
-consumer_list=""
-for c in ${all_consumers//,/ }; do
-  [[ " ${consumers[*]} " == *" $c "* ]] && consumer_list+="${consumer_list:+,}$c"
-done
+bench_parse_consumers "$consumer_list"
+consumer_list=$(IFS=,; echo "${consumers[*]}")
 has_cfg() { [[ " ${configs[*]} " == *" $1 "* ]]; }
 
 log() { echo "bench_analyzer: $*" >&2; }
@@ -342,26 +332,7 @@ n_consumers=${#consumers[@]}
 write_consumer_config() {  # $1 = configuration (c or f)
   local d=$work/consumers-$1
   mkdir -p "$d/etc"
-  cat >"$d/etc/clipbus.json" <<EOF
-{"bus": {"name": "${bus_base}_$1"},
- "rrd": {"dir": "$d/rrd"},
- "log": {"path": "$d/clipbus-log.db"},
- "alert": {
-   "state_dir": "$d/alert",
-   "rules": [
-     {"name": "FetchFailures", "kind": "counter_rate",
-      "match": ["function=fetch_failures"], "window": "10s", "fire": 0.1,
-      "severity": "warning", "summary": "{labels.reason} at {value}/s"},
-     {"name": "SlowFetch", "kind": "latency", "percentile": 95,
-      "match": ["function=fetch_clip_page"], "window": "30s", "fire": 2,
-      "severity": "warning", "summary": "p95 {value}s"},
-     {"name": "AnalyzerDied", "kind": "producer_died",
-      "match": ["producer=clip-analyzer"], "severity": "critical",
-      "summary": "clip-analyzer died"}],
-   "channels": [{"name": "journal", "type": "file",
-                 "path": "$d/alerts.jsonl"}],
-   "routes": [{"channels": ["journal"]}]}}
-EOF
+  bench_write_consumer_config "$d/etc/clipbus.json" "${bus_base}_$1" "$d"
   "$clipbus" config check "$d/etc/clipbus.json" >"$d/config-check.log" 2>&1 \
     || { cat "$d/config-check.log" >&2; fail "the consumers' configuration was refused"; }
 }
@@ -383,15 +354,10 @@ start_consumers() {
   consumer_pids=()
   write_consumer_config "$set"
   for c in "${consumers[@]}"; do
+    bench_consumer_cmd "$c" "$build_root/instr" "$b" "$cfg" "$d"
     case $c in
-      tail-jsonl) run_consumer "$clipbus" tail --bus "$b" --jsonl >/dev/null 2>"$d/tail-jsonl.err" ;;
-      tail) run_consumer "$clipbus" tail --bus "$b" >/dev/null 2>"$d/tail-text.err" ;;
-      rrd) run_consumer "$rrd" --config "$cfg" --direct --quiet >"$d/rrd.log" 2>&1 ;;
-      log) run_consumer "$logc" --config "$cfg" >"$d/log.log" 2>&1 ;;
-      alert) run_consumer "$alert" --config "$cfg" --quiet >"$d/alert.log" 2>&1 ;;
-      progress) run_consumer "$progress" --config "$cfg" --plain --json "$d/progress.json" \
-                  >/dev/null 2>"$d/progress.err" ;;
-      top) run_consumer "$topv" --config "$cfg" -b -d 1 >/dev/null 2>"$d/top.err" ;;
+      tail*|progress|top) run_consumer "${consumer_cmd[@]}" >/dev/null 2>"$d/$c.err" ;;
+      *) run_consumer "${consumer_cmd[@]}" >"$d/$c.log" 2>&1 ;;
     esac
   done
   set_pids[$set]="${consumer_pids[*]}"

@@ -39,8 +39,9 @@ note=""
 seed=${BENCH_SEED:-4242}
 channels=${BENCH_CHANNELS:-80}
 snapshots=${BENCH_SNAPSHOTS:-4}
-all_consumers="tail-jsonl,tail,rrd,log,alert,progress,top"
 consumer_list=all
+# shellcheck source=consumers_lib.sh
+. "$here/consumers_lib.sh"
 
 usage() {
   sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
@@ -82,15 +83,7 @@ done
 for v in BENCH_SEED:"$seed" BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots"; do
   [[ ${v#*:} =~ ^[0-9]+$ ]] || die_usage "${v%%:*} must be a whole number, not '${v#*:}'"
 done
-[[ $consumer_list == all ]] && consumer_list=$all_consumers
-consumers=()
-IFS=, read -r -a _list <<<"$consumer_list"
-for c in "${_list[@]}"; do
-  [[ ",$all_consumers," == *",$c,"* ]] \
-    || die_usage "--consumers: '$c' is not a consumer (one of $all_consumers, or all)"
-  [[ " ${consumers[*]} " == *" $c "* ]] || consumers+=("$c")
-done
-((${#consumers[@]} >= 1)) || die_usage "--consumers needs at least one consumer"
+bench_parse_consumers "$consumer_list"
 
 log() { echo "bench_consumer_cpu: $*" >&2; }
 fail() { log "$*"; exit 1; }
@@ -161,36 +154,19 @@ if [[ $api_kind == http ]]; then
 fi
 
 # The consumers of build $1 on bus ${bus_base}_$1, configured as in
-# bench_analyzer.sh (their configuration in a directory of its own).
+# bench_analyzer.sh (consumers_lib.sh; the configuration in a directory
+# of its own).
 start_set() {
   local s=$1 d=$work/set-$1 b=${bus_base}_$1 c pids=()
   local bd=${bdir[$1]}
   mkdir -p "$d/etc"
-  cat >"$d/etc/clipbus.json" <<EOF
-{"bus": {"name": "$b"}, "rrd": {"dir": "$d/rrd"}, "log": {"path": "$d/clipbus-log.db"},
- "alert": {"state_dir": "$d/alert",
-   "rules": [
-     {"name": "FetchFailures", "kind": "counter_rate", "match": ["function=fetch_failures"],
-      "window": "10s", "fire": 0.1, "severity": "warning", "summary": "{value}/s"},
-     {"name": "SlowFetch", "kind": "latency", "percentile": 95,
-      "match": ["function=fetch_clip_page"], "window": "30s", "fire": 2,
-      "severity": "warning", "summary": "p95 {value}s"},
-     {"name": "AnalyzerDied", "kind": "producer_died", "match": ["producer=clip-analyzer"],
-      "severity": "critical", "summary": "clip-analyzer died"}],
-   "channels": [{"name": "journal", "type": "file", "path": "$d/alerts.jsonl"}],
-   "routes": [{"channels": ["journal"]}]}}
-EOF
+  bench_write_consumer_config "$d/etc/clipbus.json" "$b" "$d"
   local cfg=$d/etc/clipbus.json
   for c in "${consumers[@]}"; do
+    bench_consumer_cmd "$c" "$bd" "$b" "$cfg" "$d"
     case $c in
-      tail-jsonl) "$bd/tools/clipbus/clipbus" tail --bus "$b" --jsonl >/dev/null 2>"$d/tail-jsonl.err" & ;;
-      tail) "$bd/tools/clipbus/clipbus" tail --bus "$b" >/dev/null 2>"$d/tail.err" & ;;
-      rrd) "$bd/consumers/rrd/clipbus-rrd" --config "$cfg" --direct --quiet >"$d/rrd.log" 2>&1 & ;;
-      log) "$bd/consumers/log/clipbus-log" --config "$cfg" >"$d/log.log" 2>&1 & ;;
-      alert) "$bd/consumers/alert/clipbus-alert" --config "$cfg" --quiet >"$d/alert.log" 2>&1 & ;;
-      progress) "$bd/consumers/progress/clipbus-progress" --config "$cfg" --plain \
-                  --json "$d/progress.json" >/dev/null 2>"$d/progress.err" & ;;
-      top) "$bd/consumers/top/clipbus-top" --config "$cfg" -b -d 1 >/dev/null 2>"$d/top.err" & ;;
+      tail*|progress|top) "${consumer_cmd[@]}" >/dev/null 2>"$d/$c.err" & ;;
+      *) "${consumer_cmd[@]}" >"$d/$c.log" 2>&1 & ;;
     esac
     pids+=($!)
   done
