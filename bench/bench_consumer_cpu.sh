@@ -4,7 +4,8 @@
 # baseline commit.
 #
 #   bench/bench_consumer_cpu.sh [--rounds N] [--baseline REV] [--api http|file]
-#                               [--consumers LIST] [--no-results] [--note TEXT]
+#                               [--pause S] [--consumers LIST] [--no-results]
+#                               [--note TEXT]
 #
 # One round = the analyzer run once per snapshot of a fixed corpus (as one
 # sample of bench_analyzer.sh), with every consumer attached; measured: the
@@ -34,6 +35,7 @@ build_root="$repo/build-bench-cpu"
 rounds=20
 baseline=""
 api_kind=http
+pause=0
 write_results=1
 note=""
 seed=${BENCH_SEED:-4242}
@@ -44,7 +46,7 @@ consumer_list=all
 . "$here/consumers_lib.sh"
 
 usage() {
-  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 
 Options:
@@ -53,6 +55,11 @@ Options:
                     (e.g. HEAD~3 or a commit id), interleaved
   --api http|file   the analyzer reads the local clip API server (http,
                     the default) or file:// pages
+  --pause S         seconds the consumers stay stopped after each round
+                    (default 0). After a pause of a few seconds they need
+                    about 1.5 times the CPU for the same records (cold
+                    caches; bench/RESULTS.md 2026-11-29 12:30), which is
+                    the state bench_analyzer.sh measures them in
   --consumers LIST  comma-separated: tail-jsonl, tail, rrd, log, alert,
                     progress, top, or all (the default)
   --no-results      do not append to bench/RESULTS.md
@@ -70,6 +77,7 @@ while (($#)); do
     --rounds) [[ $# -ge 2 ]] || die_usage "--rounds needs a number"; rounds=$2; shift ;;
     --baseline) [[ $# -ge 2 ]] || die_usage "--baseline needs a revision"; baseline=$2; shift ;;
     --api) [[ $# -ge 2 ]] || die_usage "--api needs http or file"; api_kind=$2; shift ;;
+    --pause) [[ $# -ge 2 ]] || die_usage "--pause needs a number of seconds"; pause=$2; shift ;;
     --consumers) [[ $# -ge 2 ]] || die_usage "--consumers needs a list"; consumer_list=$2; shift ;;
     --no-results) write_results="" ;;
     --note) [[ $# -ge 2 ]] || die_usage "--note needs a text"; note=$2; shift ;;
@@ -80,6 +88,7 @@ while (($#)); do
 done
 [[ $rounds =~ ^[0-9]+$ ]] && ((rounds >= 3)) || die_usage "--rounds must be a whole number, at least 3"
 [[ $api_kind == http || $api_kind == file ]] || die_usage "--api must be http or file, not '$api_kind'"
+[[ $pause =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--pause must be a number of seconds, not '$pause'"
 for v in BENCH_SEED:"$seed" BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots"; do
   [[ ${v#*:} =~ ^[0-9]+$ ]] || die_usage "${v%%:*} must be a whole number, not '${v#*:}'"
 done
@@ -224,10 +233,11 @@ round() {  # $1 = set, $2 = round number
     kill -0 "$p" 2>/dev/null || fail "a consumer of $s (pid $p) is gone; see $work/set-$s"
   done
   kill -STOP ${set_pids[$s]}
+  sleep "$pause"
   paste "$work/s0" "$work/s1" | awk -v s="$s" -v r="$2" \
     '{print s, r, $1, $5 - $2, $6 - $3}' >>"$raw"
 }
-log "$rounds rounds per build: ${builds[*]}; consumers: ${consumers[*]}; api: $api_kind"
+log "$rounds rounds per build: ${builds[*]}; consumers: ${consumers[*]}; api: $api_kind; pause: $pause s"
 for ((r = 1; r <= rounds; r++)); do
   if ((r % 2)); then order=("${builds[@]}"); else order=(); for ((i = ${#builds[@]} - 1; i >= 0; i--)); do order+=("${builds[$i]}"); done; fi
   for s in "${order[@]}"; do round "$s" "$r"; done
@@ -240,9 +250,9 @@ commit=$(git -C "$repo" rev-parse --short HEAD)
 dirty=$(git -C "$repo" status --porcelain -- bus consumers tools producers 2>/dev/null | head -1)
 [[ -n "$dirty" ]] && commit="$commit + uncommitted changes"
 python3 - "$raw" "$when" "$commit" "$api_kind" "$rounds" "${bname[cur]}" "${bname[base]:-}" \
-  "${write_results:+$repo/bench/RESULTS.md}" "$note" "$(nproc)" "$(uname -r)" <<'PY'
+  "${write_results:+$repo/bench/RESULTS.md}" "$note" "$(nproc)" "$(uname -r)" "$pause" <<'PY'
 import sys, statistics as st
-raw, when, commit, api, rounds, ncur, nbase, results, note, ncpu, kern = sys.argv[1:12]
+raw, when, commit, api, rounds, ncur, nbase, results, note, ncpu, kern, pause = sys.argv[1:13]
 rows = [l.split() for l in open(raw)]
 data = {}
 for s, r, c, cpu, sw in rows:
@@ -272,8 +282,8 @@ for c in names + ["all"]:
         line[s] = (m, q1, q3, w, {r: cpu for r, cpu, _ in v})
         print('{"bench": "consumer_cpu", "api": "%s", "build": "%s", "consumer": "%s", '
               '"rounds": %d, "cpu_ms_per_round_median": %.3f, "cpu_ms_q1": %.3f, '
-              '"cpu_ms_q3": %.3f, "wakeups_per_round_median": %.1f}'
-              % (api, ncur if s == "cur" else nbase, c, len(v), m, q1, q3, w))
+              '"cpu_ms_q3": %.3f, "wakeups_per_round_median": %.1f, "pause_s": %s}'
+              % (api, ncur if s == "cur" else nbase, c, len(v), m, q1, q3, w, pause))
     if nbase:
         cur, base = line["cur"][4], line["base"][4]
         ratios = sorted(cur[r] / base[r] - 1 for r in cur if r in base and base[r] > 0)
@@ -284,7 +294,8 @@ for c in names + ["all"]:
     out.append((c, line))
 if results:
     L = ["", f"## {when}, commit {commit}: consumer CPU per round (bench_consumer_cpu.sh)", "",
-         f"- Machine: {ncpu} CPUs, kernel {kern}. API: {api}. {rounds} rounds per build; one round = "
+         f"- Machine: {ncpu} CPUs, kernel {kern}. API: {api}. {rounds} rounds per build, "
+         f"the consumers stopped {pause} s after each; one round = "
          "clip-analyzer once per snapshot (4), every consumer attached; CPU time of all their "
          "threads (schedstat) and voluntary context switches, from before the first process to "
          "0.5 s after the last." + (f" Builds interleaved: {ncur} and {nbase}, the consumers of "
