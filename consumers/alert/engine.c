@@ -710,12 +710,13 @@ route_key(char *key, size_t cap, int cls, const struct al_input *in)
 {
     size_t at = 0;
 
-    if (cls >= 10 && cls <= 99)
-        key[at++] = (char)('0' + cls / 10);
-    key[at++] = (char)('0' + (cls >= 0 ? cls % 10 : 0));
-    key[at++] = '|';
-    key[at] = '\0';
-    if (cls < 0 || cls > 99 ||
+    if (cls >= 0 && cls <= 99) { /* "%d|": the input kinds are 1-11 */
+        if (cls >= 10)
+            key[at++] = (char)('0' + cls / 10);
+        key[at++] = (char)('0' + cls % 10);
+        key[at++] = '|';
+    }
+    if (at == 0 ||
         !key_part(key, cap, &at, in->name, '|') ||
         !key_part(key, cap, &at, in->labels, '|') ||
         !key_part(key, cap, &at, in->producer, '|') ||

@@ -91,6 +91,9 @@ sb_add(struct sbuf *b, const char *s, size_t n)
 /* Appends a decimal integer. */
 void sb_i64(struct sbuf *b, int64_t v);
 void sb_u64(struct sbuf *b, uint64_t v);
+/* 1 if d is a whole number in (-below, below) other than -0: printf's
+ * "%g" forms print it as its integer digits (below <= 2^63). */
+int cli_is_whole(double d, double below);
 /* Appends d as "%.6g" prints it (whole numbers without printf). */
 void sb_num(struct sbuf *b, double d);
 void sb_printf(struct sbuf *b, const char *fmt, ...)

@@ -133,13 +133,19 @@ sb_u64(struct sbuf *b, uint64_t v)
     sb_add(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
+int
+cli_is_whole(double d, double below)
+{
+    /* The range test first: the cast is defined only inside int64_t. */
+    return d > -below && d < below && d == (double)(int64_t)d &&
+           (d != 0 || !signbit(d));
+}
+
 void
 sb_num(struct sbuf *b, double d)
 {
-    /* Whole numbers below 10^6 are their digits under "%.6g" too (-0
-     * keeps its sign there, so it goes to printf). */
-    if (d > -1e6 && d < 1e6 && d == (double)(int64_t)d &&
-        (d != 0 || !signbit(d))) {
+    /* Whole numbers below 10^6 are their digits under "%.6g" too. */
+    if (cli_is_whole(d, 1e6)) {
         sb_i64(b, (int64_t)d);
         return;
     }
@@ -233,7 +239,7 @@ sb_add_escaped(struct sbuf *b, const char *s, size_t n, int quote)
 /* ------------------------------------------------------------------------
  * Durations, sizes, times
  * ------------------------------------------------------------------------ */
-/* ns / (step * 10^dec) with `dec` decimals and `unit` after, as printf's
+/* ns / step / 10^dec with `dec` decimals and `unit` after, as printf's
  * "%.*f" prints the double quotient: rounding the integer to the nearest
  * step gives the same digits (the quotient is within an ulp of the exact
  * value, far from the halfway points a whole ns can be near), except at
@@ -244,10 +250,10 @@ fmt_fixed(char *buf, size_t len, uint64_t ns, uint64_t step, int dec,
           const char *unit)
 {
     uint64_t q = ns / step, r = ns % step;
-    char tmp[48], *p = tmp + sizeof tmp;
+    char tmp[40], *p = tmp + sizeof tmp; /* 20 digits, '.', 2, a unit */
     size_t ul = strlen(unit), n;
 
-    if (r * 2 == step || ul > 8)
+    if (r * 2 == step)
         return -1;
     if (r * 2 > step)
         q++;
@@ -255,7 +261,8 @@ fmt_fixed(char *buf, size_t len, uint64_t ns, uint64_t step, int dec,
     memcpy(p, unit, ul);
     for (int i = 0; i < dec; i++, q /= 10)
         *--p = (char)('0' + q % 10);
-    *--p = '.';
+    if (dec > 0)
+        *--p = '.';
     p = digits_before(p, q);
     n = (size_t)(tmp + sizeof tmp - p);
     if (n + 1 > len)
@@ -271,14 +278,8 @@ fmt_dur(char *buf, size_t len, uint64_t ns)
     uint64_t s = ns / 1000000000u;
 
     if (ns < 1000u) {
-        if (len >= 24) {
-            char *p = digits_before(buf + 20, ns);
-            size_t n = (size_t)(buf + 20 - p);
-            memmove(buf, p, n);
-            memcpy(buf + n, " ns", 4);
-        } else {
+        if (fmt_fixed(buf, len, ns, 1u, 0, " ns") != 0)
             snprintf(buf, len, "%llu ns", (unsigned long long)ns);
-        }
     } else if (ns < 1000000u) {
         if (fmt_fixed(buf, len, ns, 100u, 1, " us") != 0)
             snprintf(buf, len, "%.1f us", (double)ns / 1e3);

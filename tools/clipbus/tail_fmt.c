@@ -572,9 +572,8 @@ js_real(struct sbuf *b, double d)
         return;
     }
     /* Whole numbers below 10^15 print as their digits under "%.17g"; the
-     * ".0" follows as below (-0 keeps its sign there: printf's). */
-    if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d &&
-        (d != 0 || !signbit(d))) {
+     * ".0" follows as below. */
+    if (cli_is_whole(d, 1e15)) {
         sb_i64(b, (int64_t)d);
         sb_add(b, ".0", 2);
         return;
