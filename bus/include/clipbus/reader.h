@@ -294,8 +294,12 @@ long cb_bus_poll(struct cb_bus *bus, cb_event_fn fn, void *arg, size_t max);
  * fills 1/64 of a ring in a millisecond, up to max_nap_ms for a slow one.
  * Naps end on multiples of their length on CLOCK_MONOTONIC, so readers
  * wake together; the timeout is rounded up to that grid (less than a nap
- * late). A signal caught by a handler ends the wait at once (the thread
- * that sleeps here must be one the signal can reach). Returns 1 if
+ * late). A signal caught by a handler while the wait sleeps ends it at
+ * once (the thread that sleeps here must be one the signal can reach).
+ * One that lands between two naps, while the wait looks at the rings,
+ * interrupts no sleep: the caller sees its flag after the next nap (at
+ * most max_nap_ms), or, in cb_bus_wait_fd with no producer alive, after
+ * the timeout -- so keep timeouts short (the consumers use 1 s). Returns 1 if
  * records are ready, 0 on timeout or signal. */
 int cb_bus_wait(struct cb_bus *bus, int timeout_ms);
 
