@@ -54,12 +54,20 @@ class Fail(Exception):
     pass
 
 
-def free_port():
+def reserve_port():
+    """A port of 127.0.0.1 held for the whole run by a socket that is
+    bound but never listens (SO_REUSEPORT, as webhook_sink.py --port
+    binds it): while the receiver is down, connections are refused, as
+    they should be, and the port cannot go to another process. A port
+    merely found free and then left unbound could: once another test's
+    server took it while the receiver was killed and answered 200, and
+    the notifications were "delivered" there (CI, 2026-11-29)."""
     s = socket.socket()
+    # Not SO_REUSEADDR: with it on both sockets, Linux lets anyone bind
+    # beside a socket that does not listen.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return s
 
 
 def wait_for(fn, timeout):
@@ -100,7 +108,8 @@ class Run:
         self.rng = random.Random(SEED * 1000003 + it)
         self.dir = tempfile.mkdtemp(prefix="cba_p8_")
         self.bus = "t_alert_p8_%d_%d" % (os.getpid(), it)
-        self.port = free_port()
+        self.hold = reserve_port()
+        self.port = self.hold.getsockname()[1]
         self.sink = None
         self.alert = None
         self.plan = []
@@ -245,6 +254,7 @@ class Run:
                 p.kill()
                 p.wait()
         self.log.close()
+        self.hold.close()
         for name in os.listdir("/dev/shm"):
             if ("." + self.bus + ".") in name:
                 try:

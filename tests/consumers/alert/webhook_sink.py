@@ -9,7 +9,10 @@ next --hang N are held for --hang-s seconds and then get 500. With
 with probability --p until --random-n requests have been answered.
 A file STOPFILE, when it exists, makes every request fail with 503
 (receiver "down"). --port P binds that port instead of a free one (a
-receiver restarted on the same address after being killed).
+receiver restarted on the same address after being killed), with
+SO_REUSEPORT: the test that kills it holds the port meanwhile with a
+bound socket that does not listen, so connections are refused and no
+other process (another test's server, say) can take the port.
 
 Usage: webhook_sink.py PORTFILE LOG [options]
 """
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,8 +95,16 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-ThreadingHTTPServer.allow_reuse_address = True
-srv = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+class Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+
+    def server_bind(self):
+        if a.port:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+srv = Server(("127.0.0.1", a.port), H)
 srv.daemon_threads = True
 with open(a.portfile + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
