@@ -232,6 +232,17 @@ draw(struct app *a)
     top_tui_draw(&a->frame);
 }
 
+/* The tick of batch mode: nothing to answer, only frames to print, each
+ * at most a quarter of the period late (50 ms to 250 ms). The screen
+ * ticks every 50 ms for the keys. */
+static uint32_t
+batch_tick_ms(const struct app *a)
+{
+    uint64_t q = a->ui.refresh_ns / 4000000u;
+
+    return q < 50 ? 50 : q > 250 ? 250 : (uint32_t)q;
+}
+
 static void
 sink_tick(void *arg, uint64_t now)
 {
@@ -255,7 +266,11 @@ sink_tick(void *arg, uint64_t now)
         redraw = k;
     }
     if (now >= a->next_refresh_ns) {
-        a->next_refresh_ns = now + a->ui.refresh_ns;
+        /* On the period's cadence, not from this tick: a tick a little
+         * late does not make every later frame late too. */
+        a->next_refresh_ns += a->ui.refresh_ns;
+        if (a->next_refresh_ns <= now)
+            a->next_refresh_ns = now + a->ui.refresh_ns;
         if (!a->ui.paused || !a->built) {
             top_model_refresh(&a->m, now);
             top_tables_build(&a->m, a->tables);
@@ -379,7 +394,7 @@ main(int argc, char **argv)
                              .bus = bus,
                              .grace_s = (uint32_t)(bc.grace_ns / NS),
                              .from = a.c.from >= 0 ? a.c.from : bc.from,
-                             .tick_ms = 50,
+                             .tick_ms = a.tui ? 50 : batch_tick_ms(&a),
                              /* The screen answers a person's keys: a
                               * normal task unless told (sched_class.h). */
                              .sched = cbc_sched_resolve(
