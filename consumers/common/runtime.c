@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,8 +42,8 @@
 #define IDLE_SPINS 64
 /* Longest wait for records before the reader loop looks at its idle exit
  * and in-flight timer again (shorter if in-flight snapshots are due more
- * often). SIGINT and SIGTERM end a wait at once (they reach the reader
- * thread only: the worker blocks them). An idle exit is looked at every
+ * often). SIGINT, SIGTERM and cbc_rt_stop() end a wait at once, even one
+ * they come just before (stop_fd). An idle exit is looked at every
  * IDLE_EXIT_WAIT_MS. */
 #define WAIT_MAX_MS 1000
 #define IDLE_EXIT_WAIT_MS 50
@@ -108,6 +109,14 @@ struct cbc_rt {
     int wake_fd;                 /* eventfd the reader wakes it with */
     int start_done, start_status; /* written by the worker, read by reader */
     int inotify_fd;
+    /* Stop, said to a sleeping reader. A signal handler or another
+     * thread sets `stop`, then writes stop_fd (never read: it stays
+     * readable). The reader's waits watch wait_fd, an epoll set of
+     * stop_fd and inotify_fd, so a stop that comes between the reader's
+     * look at `stop` and its sleep still ends the sleep at once, instead
+     * of after the nap or the 1 s idle wait. */
+    int stop_fd;
+    int wait_fd;                 /* epoll, or inotify_fd alone (fallback) */
     uint64_t last_activity_ns;
     uint64_t last_inflight_ns;
     uint64_t inflight_seq;
@@ -860,7 +869,7 @@ reader_loop(struct cbc_rt *rt)
             if (rt->opts.inflight_ms != 0 &&
                 rt->opts.inflight_ms < (uint32_t)ms)
                 ms = (int)rt->opts.inflight_ms;
-            (void)cb_bus_wait_fd(rt->bus, ms, rt->inotify_fd);
+            (void)cb_bus_wait_fd(rt->bus, ms, rt->wait_fd);
         }
         idle = 0;
     }
@@ -1024,18 +1033,59 @@ wait_start(struct cbc_rt *rt)
     return ck_pr_load_int(&rt->start_status);
 }
 
+/* Sets the flag, then makes stop_fd readable: async-signal-safe. */
+static void
+say_stop(struct cbc_rt *rt)
+{
+    uint64_t one = 1;
+    int saved = errno;
+
+    rt->stop = 1;
+    if (rt->stop_fd >= 0) {
+        ssize_t w = write(rt->stop_fd, &one, sizeof one);
+        (void)w; /* EAGAIN: already readable */
+    }
+    errno = saved;
+}
+
 static void
 on_signal(int sig)
 {
     (void)sig;
     if (signal_rt != NULL)
-        signal_rt->stop = 1;
+        say_stop(signal_rt);
 }
 
 void
 cbc_rt_stop(struct cbc_rt *rt)
 {
-    rt->stop = 1;
+    say_stop(rt);
+}
+
+/* wait_fd: an epoll set of inotify_fd and stop_fd. Without inotify the
+ * waits must keep napping (cb_bus_wait_fd trusts its fd to announce new
+ * producers), so there is no set, and a stop waits for the nap; without
+ * epoll, inotify_fd alone, as before. */
+static void
+wait_fd_open(struct cbc_rt *rt)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+
+    rt->wait_fd = rt->inotify_fd;
+    if (rt->inotify_fd < 0 || rt->stop_fd < 0)
+        return;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return;
+    ev.data.fd = rt->inotify_fd;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, rt->inotify_fd, &ev) == 0) {
+        ev.data.fd = rt->stop_fd;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, rt->stop_fd, &ev) == 0) {
+            rt->wait_fd = ep;
+            return;
+        }
+    }
+    close(ep);
 }
 
 void
@@ -1091,8 +1141,12 @@ rt_free(struct cbc_rt *rt)
 {
     if (rt->bus != NULL)
         cb_bus_close(rt->bus);
+    if (rt->wait_fd >= 0 && rt->wait_fd != rt->inotify_fd)
+        close(rt->wait_fd);
     if (rt->inotify_fd >= 0)
         close(rt->inotify_fd);
+    if (rt->stop_fd >= 0)
+        close(rt->stop_fd);
     close(rt->wake_fd);
     for (uint32_t i = 0; rt->batches && i < rt->opts.handoff_batches; i++)
         free(rt->batches[i]);
@@ -1150,6 +1204,9 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     opts_defaults(&rt->opts);
     rt->sink = *sink;
     rt->inotify_fd = -1;
+    rt->wait_fd = -1;
+    /* A failure leaves -1: stops are then seen after the nap. */
+    rt->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     /* Before any thread of ours: they inherit the class. A failure is
      * reported and the consumer runs on in the class it has. */
     (void)cbc_sched_apply(rt->opts.program, rt->opts.sched);
@@ -1159,6 +1216,8 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
         err = -errno;
         fprintf(stderr, "%s: cannot create an eventfd: %s\n",
                 rt->opts.program, strerror(-err));
+        if (rt->stop_fd >= 0)
+            close(rt->stop_fd);
         free(rt);
         return err;
     }
@@ -1181,6 +1240,7 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     /* New segments are attached as soon as they appear; without inotify,
      * the bus's 100 ms rescan still finds them. */
     rt->inotify_fd = cb_shm_watch_open();
+    wait_fd_open(rt);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

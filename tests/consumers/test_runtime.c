@@ -3,7 +3,8 @@
  * producer processes: discovery during a run, names and timestamps,
  * producers that exit or die (their sessions and in-flight calls become
  * aborted events within 2 s), and a sink too slow for the producer (every
- * record is delivered or counted lost, never silently dropped).
+ * record is delivered or counted lost, never silently dropped), and a
+ * stop that ends a sleeping reader at once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -360,6 +361,63 @@ test_runtime_slow_sink_counts_every_record_it_misses(void **state)
     }
 }
 
+/* A sink that stops the run from its tick (the worker thread, as
+ * clipbus-top's q key does) once the reader is asleep. */
+struct stopper {
+    struct cbc_rt *rt;
+    uint64_t start_ns, stop_ns;
+};
+
+static int
+stopper_start(void *arg, struct cbc_rt *rt)
+{
+    struct stopper *t = arg;
+
+    t->rt = rt;
+    t->start_ns = cbt_mono_ns();
+    return 0;
+}
+
+static void
+stopper_tick(void *arg, uint64_t now_ns)
+{
+    struct stopper *t = arg;
+
+    (void)now_ns;
+    if (t->stop_ns == 0 && cbt_mono_ns() - t->start_ns >= 200000000u) {
+        t->stop_ns = cbt_mono_ns();
+        cbc_rt_stop(t->rt);
+    }
+}
+
+/* With no producer, the reader sleeps 1 s at a time (the in-flight timer
+ * off, no idle exit). A stop from another thread 200 ms into such a sleep
+ * must end it at once, not when it times out 800 ms later: cbc_rt_stop
+ * (like the SIGINT/SIGTERM handler) also makes the wait's descriptor
+ * readable. The bound, 400 ms, tells "at once" from "at the timeout";
+ * another process creating a file in the shm directory can only make
+ * this pass early, never fail. */
+static void
+test_runtime_stop_ends_a_sleeping_reader_at_once(void **state)
+{
+    char bus[64];
+    struct stopper t = {0};
+    struct cbc_rt_opts o = {.program = "test-runtime", .bus = bus,
+                            .tick_ms = 50, .quiet = 1};
+    struct cbc_sink sk = {.arg = &t, .start = stopper_start,
+                          .tick = stopper_tick};
+    uint64_t end;
+
+    (void)state;
+    cbt_bus(bus, sizeof bus, "rt_stop");
+    assert_int_equal(cbc_rt_run(&o, &sk), 0);
+    end = cbt_mono_ns();
+    assert_true(t.stop_ns != 0);
+    if (end - t.stop_ns >= 400000000u)
+        fail_msg("the run ended %.0f ms after cbc_rt_stop",
+                 (double)(end - t.stop_ns) / 1e6);
+}
+
 int
 main(void)
 {
@@ -369,6 +427,7 @@ main(void)
         cmocka_unit_test(
             test_runtime_killed_producer_aborts_session_and_call_within_2s),
         cmocka_unit_test(test_runtime_slow_sink_counts_every_record_it_misses),
+        cmocka_unit_test(test_runtime_stop_ends_a_sleeping_reader_at_once),
     };
 
     return cmocka_run_group_tests_name("consumers.runtime", tests, NULL, NULL);
