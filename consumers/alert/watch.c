@@ -439,16 +439,22 @@ cba_watch_run(const struct cba_watch_opts *o)
     if (w.cfg->alert.n_rules == 0 && !o->quiet)
         fprintf(stderr, "clipbus-alert: no rules in alert.rules: nothing "
                         "will fire (see docs/clipbus-alert.md)\n");
-    /* The tick only looks at the clock between evaluations: half the
-     * evaluation interval (default 100 ms: 50 ms) keeps an evaluation at
-     * most that late, with no more wake-ups than needed. */
-    uint64_t tick_ms = w.cfg->alert.eval_interval_ns / 2000000u;
+    /* An evaluation runs at the first tick at least eval_interval after
+     * the last one, so the ticks on the runtime's power-of-two grid set
+     * when evaluations happen: by default (100 ms) every 128 ms. A tick of
+     * the interval itself (rounded up, at most 128 ms) gives the same
+     * evaluation times as the half interval it used to be (at most
+     * 64 ms) for every interval up to 128 ms, the default among them,
+     * with half the wake-ups; a longer interval's evaluations are at
+     * most 128 ms late instead of 64. The cap also keeps silences and
+     * reloads looked at within 128 ms. */
+    uint64_t tick_ms = w.cfg->alert.eval_interval_ns / 1000000u;
     struct cbc_rt_opts ro = {
         .program = "clipbus-alert",
         .bus = w.bus,
         .grace_s = (uint32_t)(w.cfg->bus.grace_ns / 1000000000u),
         .from = o->from >= 0 ? o->from : w.cfg->bus.from,
-        .tick_ms = tick_ms < 10 ? 10 : tick_ms > 50 ? 50 : (uint32_t)tick_ms,
+        .tick_ms = tick_ms < 10 ? 10 : tick_ms > 128 ? 128 : (uint32_t)tick_ms,
         .exit_idle_ms = o->exit_idle_ms,
         .inflight_ms = 1000,
         .sched = sched,
