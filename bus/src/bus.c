@@ -334,10 +334,19 @@ cb_status_read(const char *shm_name, struct cb_status_header *out)
     }
     for (int tries = 0; tries < 1000; tries++) {
         uint64_t q1 = cb_load_u64(&s->seq, CB_ACQUIRE);
+        uint32_t n;
         if (q1 & 1)
             continue;
+        /* The header and the rings in use only: most readers follow a
+         * few rings, and the whole table is 32 KiB to fault in and copy
+         * for every look (clipbus-top and clipbus-alert look at every
+         * reader's segment every second). */
+        n = cb_load_u32(&s->nrings, CB_RELAXED);
+        if (n > CB_STATUS_RINGS_MAX)
+            n = CB_STATUS_RINGS_MAX;
         cb_read_relaxed((uint64_t *)out, (const uint64_t *)s,
-                        sizeof *s / 8);
+                        (offsetof(struct cb_status_header, rings) +
+                         (size_t)n * sizeof s->rings[0]) / 8);
         cb_fence(CB_ACQUIRE);
         if (cb_load_u64(&s->seq, CB_RELAXED) == q1) {
             err = 0;

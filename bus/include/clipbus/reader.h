@@ -360,8 +360,9 @@ int cb_shm_list(const char *bus,
                 int (*fn)(void *arg, int kind, const char *shm_name),
                 void *arg);
 
-/* Reads a reader-status segment into *out (a consistent snapshot).
- * Returns 0 or negative (CB_EBADSEG, -errno). */
+/* Reads a reader-status segment into *out (a consistent snapshot): the
+ * header and rings[0, nrings); the entries past nrings are left as they
+ * were. Returns 0 or negative (CB_EBADSEG, -errno). */
 int cb_status_read(const char *shm_name, struct cb_status_header *out);
 
 /* 1 if the process pid with start time start_time is alive, else 0. */
