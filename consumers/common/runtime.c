@@ -34,6 +34,7 @@
 #include <ck_ring.h>
 
 #include "runtime.h"
+#include "waitset.h"
 #include "sched_class.h"
 
 #define CHUNK_BITS 12u
@@ -105,6 +106,7 @@ struct cbc_rt {
     int worker_started;
     volatile sig_atomic_t stop;
     int reader_done;             /* written by the reader, read by worker */
+    int active;                  /* reader: a producer attached, not ended */
     int worker_asleep;           /* written by the worker, read by reader */
     int wake_fd;                 /* eventfd the reader wakes it with */
     int start_done, start_status; /* written by the worker, read by reader */
@@ -817,6 +819,18 @@ idle_exit_due(struct cbc_rt *rt, uint64_t now)
            (uint64_t)rt->opts.exit_idle_ms * 1000000u;
 }
 
+/* 1 if some attached producer has not ended (the worker's idle ticks). */
+static int
+any_active(struct cbc_rt *rt)
+{
+    for (size_t i = 0; cb_bus_producer(rt->bus, i) != NULL; i++) {
+        struct prod_state *p = prod_of(rt, cb_bus_producer(rt->bus, i));
+        if (p != NULL && p->seg != NULL)
+            return 1;
+    }
+    return 0;
+}
+
 static void
 reader_loop(struct cbc_rt *rt)
 {
@@ -859,6 +873,8 @@ reader_loop(struct cbc_rt *rt)
          * each few records of a slow writer such as clip-analyzer, whose
          * records come a few at a time: two context switches each. */
         batch_flush(rt);
+        if (rt->opts.idle_tick_ms != 0)
+            ck_pr_store_int(&rt->active, any_active(rt));
         if (rt->stop)
             break;
         /* cb_bus_wait paces its naps to the producers; the timeout
@@ -941,11 +957,11 @@ grid_after(uint64_t t, uint64_t period)
  * analyzer paid for in scheduling on a 2-CPU machine. A fast stream never
  * lets the worker sleep, so the reader then makes no system call for it. */
 static void
-worker_idle(struct cbc_rt *rt, uint64_t next_tick)
+worker_idle(struct cbc_rt *rt, uint64_t next_tick, uint64_t max_ns)
 {
     uint64_t now = now_ns(CLOCK_MONOTONIC);
     /* Until the next tick, if the sink has one. */
-    uint64_t ns = rt->sink.tick == NULL ? WORKER_SLEEP_MAX_MS * 1000000ull
+    uint64_t ns = rt->sink.tick == NULL ? max_ns
                   : now >= next_tick    ? 0
                                         : next_tick - now;
     struct pollfd pf = {.fd = rt->wake_fd, .events = POLLIN};
@@ -954,8 +970,8 @@ worker_idle(struct cbc_rt *rt, uint64_t next_tick)
 
     if (ns == 0)
         return;
-    if (ns > WORKER_SLEEP_MAX_MS * 1000000ull)
-        ns = WORKER_SLEEP_MAX_MS * 1000000ull;
+    if (ns > max_ns)
+        ns = max_ns;
     ts.tv_sec = (time_t)(ns / 1000000000u);
     ts.tv_nsec = (long)(ns % 1000000000u);
     ck_pr_store_int(&rt->worker_asleep, 1);
@@ -976,7 +992,16 @@ worker_main(void *arg)
      * as clipbus-log's first maintenance before any row), then on the
      * grid. */
     uint64_t tick_ns = tick_period_ns(rt->opts.tick_ms), next_tick = 0;
-    int status = 0;
+    /* Idle ticks (opts.idle_tick_ms): `delivered` since the last tick;
+     * `slow` while the next tick is an idle one. */
+    uint64_t idle_ns = rt->opts.idle_tick_ms != 0
+                           ? tick_period_ns(rt->opts.idle_tick_ms)
+                           : 0;
+    uint64_t sleep_max = WORKER_SLEEP_MAX_MS * 1000000ull;
+    int status = 0, delivered = 0, slow = 0;
+
+    if (idle_ns > sleep_max)
+        sleep_max = idle_ns;
 
     /* start() runs here, in the thread that will deliver every event (so
      * it can register the thread with RCU, open files it keeps, ...). The
@@ -996,6 +1021,11 @@ worker_main(void *arg)
             deliver(rt, b);
             if (!ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b))
                 abort();
+            delivered = 1;
+            if (slow) { /* events again: back to the tick_ms grid */
+                slow = 0;
+                next_tick = grid_after(now_ns(CLOCK_MONOTONIC), tick_ns);
+            }
         } else if (ck_pr_load_int(&rt->reader_done)) {
             /* The reader enqueued its last batch before setting done
              * (ck_pr store after the ring's fence): one more look. */
@@ -1005,12 +1035,16 @@ worker_main(void *arg)
             ck_ring_enqueue_spsc(&rt->free_q, rt->free_buf, b);
             continue;
         } else {
-            worker_idle(rt, next_tick);
+            worker_idle(rt, next_tick, sleep_max);
         }
         now = now_ns(CLOCK_MONOTONIC);
         if (rt->sink.tick != NULL && now >= next_tick) {
-            next_tick = grid_after(now, tick_ns);
             rt->sink.tick(rt->sink.arg, now_ns(CLOCK_REALTIME));
+            slow = idle_ns != 0 && !delivered &&
+                   !ck_pr_load_int(&rt->active) &&
+                   (rt->sink.quiet == NULL || rt->sink.quiet(rt->sink.arg));
+            next_tick = grid_after(now, slow ? idle_ns : tick_ns);
+            delivered = 0;
         }
     }
     if (rt->sink.stop != NULL)
@@ -1037,15 +1071,8 @@ wait_start(struct cbc_rt *rt)
 static void
 say_stop(struct cbc_rt *rt)
 {
-    uint64_t one = 1;
-    int saved = errno;
-
     rt->stop = 1;
-    if (rt->stop_fd >= 0) {
-        ssize_t w = write(rt->stop_fd, &one, sizeof one);
-        (void)w; /* EAGAIN: already readable */
-    }
-    errno = saved;
+    cbc_waitset_kick(rt->stop_fd);
 }
 
 static void
@@ -1060,32 +1087,6 @@ void
 cbc_rt_stop(struct cbc_rt *rt)
 {
     say_stop(rt);
-}
-
-/* wait_fd: an epoll set of inotify_fd and stop_fd. Without inotify the
- * waits must keep napping (cb_bus_wait_fd trusts its fd to announce new
- * producers), so there is no set, and a stop waits for the nap; without
- * epoll, inotify_fd alone, as before. */
-static void
-wait_fd_open(struct cbc_rt *rt)
-{
-    struct epoll_event ev = {.events = EPOLLIN};
-
-    rt->wait_fd = rt->inotify_fd;
-    if (rt->inotify_fd < 0 || rt->stop_fd < 0)
-        return;
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return;
-    ev.data.fd = rt->inotify_fd;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, rt->inotify_fd, &ev) == 0) {
-        ev.data.fd = rt->stop_fd;
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, rt->stop_fd, &ev) == 0) {
-            rt->wait_fd = ep;
-            return;
-        }
-    }
-    close(ep);
 }
 
 void
@@ -1240,7 +1241,7 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     /* New segments are attached as soon as they appear; without inotify,
      * the bus's 100 ms rescan still finds them. */
     rt->inotify_fd = cb_shm_watch_open();
-    wait_fd_open(rt);
+    rt->wait_fd = cbc_waitset_open(rt->inotify_fd, rt->stop_fd);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

@@ -116,6 +116,10 @@ struct cbc_sink {
     void (*tick)(void *arg, uint64_t now_ns);
     /* Worker thread, last: every event before it has been delivered. */
     void (*stop)(void *arg);
+    /* Worker thread, after a tick, only with opts.idle_tick_ms: 1 if the
+     * sink has nothing to finish by time (an open transaction, say), so
+     * that its ticks may slow to idle_tick_ms. NULL: always 1. */
+    int (*quiet)(void *arg);
 };
 
 struct cbc_rt_opts {
@@ -124,6 +128,12 @@ struct cbc_rt_opts {
     uint32_t grace_s;      /* producer segment grace (0: 60) */
     int from;              /* CB_FROM_OLDEST (0) or CB_FROM_NOW */
     uint32_t tick_ms;      /* sink tick (0: 100) */
+    /* While no attached producer is running, no event came since the last
+     * tick and the sink is quiet(), tick only this often (rounded up to a
+     * power of two of milliseconds like tick_ms); the next event brings
+     * the tick_ms ticks back at once. 0: always tick_ms. An idle consumer
+     * then wakes about twice a second instead of ten times. */
+    uint32_t idle_tick_ms;
     uint32_t handoff_batches; /* batches in flight (0: 64) */
     uint32_t batch_bytes;  /* bytes per batch (0: 256 KiB) */
     /* Exit on its own once every producer seen has ended and been

@@ -675,6 +675,12 @@ cbl_db_failed(const struct cbl_db *db)
     return db->failed;
 }
 
+int
+cbl_db_pending(const struct cbl_db *db)
+{
+    return db->in_txn || db->pending_loss != 0;
+}
+
 /* ======================================================================
  * Interning and the small tables
  * ====================================================================== */

@@ -206,6 +206,10 @@ uint64_t cbl_db_rollbacks(const struct cbl_db *db);
 /* 1 once the file proved corrupt (or not a database): stop writing. */
 int cbl_db_failed(const struct cbl_db *db);
 
+/* 1 while rows wait in an open transaction or losses wait to be
+ * recorded: a tick must still come to commit them. */
+int cbl_db_pending(const struct cbl_db *db);
+
 /* ---- readers ------------------------------------------------------------- */
 
 /* Opens `path` read-only (it must exist and be a clipbus log of a known

@@ -237,6 +237,7 @@ main(int argc, char **argv)
     }
     so.use_config = 1;
     ro.program = "clipbus-log";
+    ro.idle_tick_ms = 1000; /* only while nothing waits to be committed */
     ro.exit_idle_ms = a.exit_idle_ms;
     s = cbl_sink_create(&so);
     if (!s) {

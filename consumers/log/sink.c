@@ -66,6 +66,7 @@ struct cbl_sink {
     uint32_t nprods;
     struct cbl_buf json, perf;
     uint64_t last_ckpt_ns, last_state_ns, next_maint_ns;
+    uint64_t ckpt_commits; /* commits when the last checkpoint ran */
     int maint_active;
     int rcu_registered; /* the worker thread, for config reads */
     uint64_t rollbacks; /* cbl_db_rollbacks() the caches are valid for */
@@ -702,8 +703,13 @@ sink_tick(void *arg, uint64_t now_real)
     }
     cbl_db_tick(s->db, now);
     if (now - s->last_ckpt_ns >= 1000000000u) {
+        /* Only after new commits: an idle log touches no file. */
         s->last_ckpt_ns = now;
-        cbl_db_checkpoint(s->db);
+        cbl_db_stats(s->db, &ds);
+        if (ds.commits != s->ckpt_commits || cbl_db_pending(s->db)) {
+            s->ckpt_commits = ds.commits;
+            cbl_db_checkpoint(s->db);
+        }
     }
     maintain(s, now_real, now);
     if (now - s->last_state_ns >= 500000000u) {
@@ -758,6 +764,19 @@ cbl_sink_destroy(struct cbl_sink *s)
     free(s);
 }
 
+/* Nothing to commit, check-point or maintain: ticks may slow down. */
+static int
+sink_quiet(void *arg)
+{
+    struct cbl_sink *s = arg;
+    struct cbl_db_stats ds;
+
+    if (s->db == NULL || s->maint_active || cbl_db_pending(s->db))
+        return 0;
+    cbl_db_stats(s->db, &ds);
+    return ds.commits == s->ckpt_commits;
+}
+
 void
 cbl_sink_bind(struct cbl_sink *s, struct cbc_sink *out)
 {
@@ -766,6 +785,7 @@ cbl_sink_bind(struct cbl_sink *s, struct cbc_sink *out)
     out->event = sink_event;
     out->tick = sink_tick;
     out->stop = sink_stop;
+    out->quiet = sink_quiet;
 }
 
 void

@@ -230,6 +230,9 @@ main(int argc, char **argv)
     o.future_ns = a.future_ns;
     o.quiet = a.quiet;
     ro.program = "clipbus-rrd";
+    /* Flushes are due every second at most: an idle archiver ticks that
+     * often, not every 128 ms. */
+    ro.idle_tick_ms = 1000;
     ro.bus = a.bus ? a.bus : r.bus;
     ro.grace_s = r.grace_s;
     ro.from = a.from >= 0 ? a.from : r.from;

@@ -243,6 +243,17 @@ batch_tick_ms(const struct app *a)
     return q < 50 ? 50 : q > 250 ? 250 : (uint32_t)q;
 }
 
+/* While no producer runs: half a period (at most 1 s), so that a frame is
+ * printed in each period still, at most half a period late. */
+static uint32_t
+idle_tick_ms(const struct app *a)
+{
+    uint64_t h = a->ui.refresh_ns / 2000000u;
+    uint32_t t = batch_tick_ms(a);
+
+    return h < t ? t : h > 1000 ? 1000 : (uint32_t)h;
+}
+
 static void
 sink_tick(void *arg, uint64_t now)
 {
@@ -395,6 +406,9 @@ main(int argc, char **argv)
                              .grace_s = (uint32_t)(bc.grace_ns / NS),
                              .from = a.c.from >= 0 ? a.c.from : bc.from,
                              .tick_ms = a.tui ? 50 : batch_tick_ms(&a),
+                             /* Batch frames keep their cadence within
+                              * half a period while nothing runs. */
+                             .idle_tick_ms = a.tui ? 0 : idle_tick_ms(&a),
                              /* The screen answers a person's keys: a
                               * normal task unless told (sched_class.h). */
                              .sched = cbc_sched_resolve(

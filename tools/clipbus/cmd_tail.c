@@ -13,22 +13,27 @@
  * short steps, or until a new segment appears when no producer is alive:
  * no spinning) or, with --no-follow, count idle passes and stop
  * after a few in a row, i.e. once every producer present is drained.
- * SIGINT/SIGTERM end the loop; cb_bus_close() then removes the status
- * segment. A failed write to stdout (EPIPE from `| head`) ends it quietly.
+ * SIGINT/SIGTERM end the loop at once, whatever the wait: the handler
+ * also makes an eventfd readable that the wait watches (waitset.h), so an
+ * idle tail can sleep a second at a time; cb_bus_close() then removes the
+ * status segment. A failed write to stdout (EPIPE from `| head`) ends it
+ * quietly.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "sched_class.h"
 #include "tail.h"
+#include "waitset.h"
 
 #define CMD         "tail"
 #define IDLE_PASSES 3   /* --no-follow: empty polls in a row to stop */
-#define WAIT_MS     200 /* follow: longest sleep between polls */
+#define WAIT_MS     1000 /* follow, no producer alive: longest sleep */
 
 struct tail_opts {
     const char *bus;
@@ -52,6 +57,7 @@ struct tail_ctx {
 };
 
 static volatile sig_atomic_t got_signal;
+static int g_stop_fd = -1; /* made readable by on_signal */
 
 /* clang-format off */
 static void
@@ -101,6 +107,7 @@ static void
 on_signal(int sig)
 {
     got_signal = sig;
+    cbc_waitset_kick(g_stop_fd);
 }
 
 static int print_event(struct tail_ctx *c, const struct cb_event *ev);
@@ -332,6 +339,7 @@ run(struct cb_bus *bus, struct tail_ctx *c)
     /* Following: new producers are attached as soon as their segment
      * appears, and an idle tail sleeps until then (cb_bus_wait_fd). */
     int watch = o->follow ? cb_shm_watch_open() : -1;
+    int wait_fd = cbc_waitset_open(watch, g_stop_fd);
 
     while (!got_signal && !c->stop) {
         if (cb_shm_watch_drain(watch))
@@ -350,8 +358,10 @@ run(struct cb_bus *bus, struct tail_ctx *c)
             cb_bus_wait(bus, 2);
             continue;
         }
-        cb_bus_wait_fd(bus, WAIT_MS, watch);
+        cb_bus_wait_fd(bus, WAIT_MS, wait_fd);
     }
+    if (wait_fd >= 0 && wait_fd != watch)
+        close(wait_fd);
     if (watch >= 0)
         close(watch);
     return CLI_OK;
@@ -384,6 +394,7 @@ cmd_tail(int argc, char **argv)
     (void)cbc_sched_apply("clipbus tail", o.sched);
     bo.program = "clipbus-tail";
     bo.from = o.from;
+    g_stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* -1: naps end it */
     signals_install();
     rc = cb_bus_open(name, &bo, &bus);
     if (rc != 0) {
@@ -395,6 +406,11 @@ cmd_tail(int argc, char **argv)
     announce(bus, &c);
     rc = run(bus, &c);
     cb_bus_close(bus);
+    if (g_stop_fd >= 0) {
+        int fd = g_stop_fd;
+        g_stop_fd = -1; /* a late signal writes nowhere */
+        close(fd);
+    }
     sb_free(&c.line);
     free(c.seen);
     return rc;
