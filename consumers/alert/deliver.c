@@ -55,13 +55,27 @@ mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Waits until the deadline (monotonic ns), a stop, or (if kick) a kick.
- * Returns 1 when stopping. */
-static int
-wait_until(struct cba_deliver *d, uint64_t deadline, int kick)
+/* An empty outbox is looked at again after this long even without a kick
+ * (only this process queues notifications, and it kicks after each
+ * commit: this is a safety net, not the way deliveries start). */
+#define IDLE_RECHECK_NS (60ull * 1000000000u)
+
+/* The kick count now: a kick after this reading ends wait_until(..., k0). */
+static uint64_t
+kicks_now(struct cba_deliver *d)
 {
     pthread_mutex_lock(&d->mu);
-    uint64_t k0 = d->kicks;
+    uint64_t k = d->kicks;
+    pthread_mutex_unlock(&d->mu);
+    return k;
+}
+
+/* Waits until the deadline (monotonic ns), a stop, or (if kick) a kick
+ * after the count k0. Returns 1 when stopping. */
+static int
+wait_until(struct cba_deliver *d, uint64_t deadline, int kick, uint64_t k0)
+{
+    pthread_mutex_lock(&d->mu);
     while (!d->stop && (!kick || d->kicks == k0)) {
         uint64_t now = mono_ns();
         if (now >= deadline)
@@ -372,9 +386,13 @@ chan_main(void *arg)
     }
     while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
         struct cba_row r;
+        /* Read before the outbox is: a notification queued after the
+         * query kicks past k0, so an empty outbox can wait for the kick
+         * (a minute at most) instead of asking SQLite every second. */
+        uint64_t k0 = kicks_now(d);
         int got = cba_outbox_head(db, ch->name, &r);
         if (got <= 0) {
-            if (wait_until(d, mono_ns() + 1000000000u, 1))
+            if (wait_until(d, mono_ns() + IDLE_RECHECK_NS, 1, k0))
                 break;
             continue;
         }
@@ -414,7 +432,7 @@ chan_main(void *arg)
                         " attempt %" PRId64 " failed: %s; retry in %.1fs\n",
                 ch->name, r.id, r.attempts + 1, err, (double)delay / 1e9);
         cba_row_fini(&r);
-        if (wait_until(d, mono_ns() + delay, 0))
+        if (wait_until(d, mono_ns() + delay, 0, 0))
             break;
     }
     sqlite3_close(db);
