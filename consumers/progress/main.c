@@ -69,7 +69,8 @@ usage(FILE *f)
 "  --logs[=LEVEL]      also print the bus's log lines above the bars, at\n"
 "                      LEVEL or above: debug, info (default), warn, error\n"
 "  --json FILE         keep a JSON snapshot of every session in FILE\n"
-"                      (rewritten atomically once a second and at exit)\n"
+"                      (rewritten atomically once a second and at exit;\n"
+"                      once a minute while only the time changes)\n"
 "  --interval SECONDS  without a terminal: line period (default: config,\n"
 "                      10)\n"
 "  --plain             plain lines even on a terminal\n"
@@ -316,7 +317,7 @@ sink_tick(void *arg, uint64_t now)
         a->next_draw_ns = now + (a->tty ? a->refresh_ns : a->interval_ns);
     }
     if (a->json_path != NULL && now >= a->next_json_ns) {
-        int rc = cbp_write_json(a, now);
+        int rc = cbp_write_json(a, now, 0);
         if (rc < 0 && a->next_json_ns != UINT64_MAX)
             fprintf(stderr, PROG ": cannot write %s: %s\n", a->json_path,
                     strerror(-rc));
@@ -333,7 +334,7 @@ sink_stop(void *arg)
     cbp_sessions_tick(&a->sessions, now);
     if (a->tty)
         cbp_draw_bars(a, now);
-    if (a->json_path != NULL && cbp_write_json(a, now) < 0)
+    if (a->json_path != NULL && cbp_write_json(a, now, 1) < 0)
         fprintf(stderr, PROG ": cannot write %s\n", a->json_path);
     cbp_term_restore(a);
 }
@@ -413,6 +414,9 @@ main(int argc, char **argv)
          * every second: a quarter second is time enough, and a quarter
          * of the wake-ups. */
         .tick_ms = a.tty ? 50 : 250,
+        /* Plain lines and the JSON snapshot: once a second is enough
+         * while no producer runs (bars keep their frames). */
+        .idle_tick_ms = a.tty ? 0 : 1000,
         .exit_idle_ms = (uint32_t)(c.until_idle_s * 1000),
         /* Bars redrawn on a terminal are a screen a person is watching:
          * a normal task, unless told otherwise (sched_class.h). */
@@ -423,6 +427,7 @@ main(int argc, char **argv)
     if (ro.sched < 0) {
         cbp_inflight_fini(&a.inflight);
         cbp_sessions_fini(&a.sessions);
+        free(a.json_last);
         cbc_config_fini();
         return 2;
     }
@@ -434,6 +439,7 @@ main(int argc, char **argv)
     rc = cbc_rt_run(&ro, &sink);
     cbp_inflight_fini(&a.inflight);
     cbp_sessions_fini(&a.sessions);
+    free(a.json_last);
     cbc_config_fini();
     if (rc < 0) {
         fprintf(stderr, PROG ": cannot read bus '%s': %s\n",

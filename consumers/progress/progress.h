@@ -16,6 +16,8 @@
 struct cbp_app {
     /* options */
     const char *json_path; /* NULL: no snapshot */
+    char *json_last;       /* last snapshot written, without its time_ns */
+    uint64_t json_last_ns; /* when (wall clock) */
     int logs;              /* 1: print log lines */
     int log_level;         /* lowest CB_LOG_* printed */
     int tty;               /* 1: bars redrawn in place */
@@ -50,9 +52,11 @@ void cbp_draw_bars(struct cbp_app *a, uint64_t now_ns);
 /* Plain mode: one line per running session. */
 void cbp_print_lines(struct cbp_app *a, uint64_t now_ns);
 
-/* Writes the JSON snapshot (atomically: a temporary file, then rename).
- * Returns 0 or -errno (reported once by the caller). */
-int cbp_write_json(struct cbp_app *a, uint64_t now_ns);
+/* Writes the JSON snapshot (atomically: a temporary file, then rename),
+ * unless nothing but the time changed since the last one, written less
+ * than a minute ago (force: write anyway). Returns 0 or -errno (reported
+ * once by the caller). */
+int cbp_write_json(struct cbp_app *a, uint64_t now_ns, int force);
 
 /* Leaves the terminal as it was: cursor shown, colours reset. */
 void cbp_term_restore(struct cbp_app *a);

@@ -347,11 +347,17 @@ session_json(const struct cbp_session *s, uint64_t now)
         s->end_ns ? json_integer((json_int_t)s->end_ns) : json_null());
 }
 
+/* An unchanged snapshot is rewritten only this often, so that time_ns
+ * still tells a reader the program is there; otherwise an idle progress
+ * would create a file a second, disk writes and all. */
+#define JSON_SAME_REWRITE_NS (60ull * 1000000000u)
+
 int
-cbp_write_json(struct cbp_app *a, uint64_t now)
+cbp_write_json(struct cbp_app *a, uint64_t now, int force)
 {
     char tmp[4200];
     json_t *root, *arr;
+    char *body;
     int rc = 0;
 
     if (a->json_path == NULL)
@@ -359,13 +365,24 @@ cbp_write_json(struct cbp_app *a, uint64_t now)
     arr = json_array();
     for (size_t i = 0; i < a->sessions.n; i++)
         json_array_append_new(arr, session_json(&a->sessions.v[i], now));
-    root = json_pack("{s:I, s:s, s:I, s:o}", "time_ns", (json_int_t)now,
-                     "eta_estimator",
+    root = json_pack("{s:s, s:I, s:o}", "eta_estimator",
                      cbp_eta_kind_name(a->sessions.o.eta.kind),
                      "sessions_dropped", (json_int_t)a->sessions.dropped,
                      "sessions", arr);
     if (root == NULL)
         return -ENOMEM;
+    body = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!force && body != NULL && a->json_last != NULL &&
+        strcmp(body, a->json_last) == 0 &&
+        now - a->json_last_ns < JSON_SAME_REWRITE_NS) {
+        free(body);
+        json_decref(root);
+        return 0;
+    }
+    free(a->json_last);
+    a->json_last = body;
+    a->json_last_ns = now;
+    json_object_set_new(root, "time_ns", json_integer((json_int_t)now));
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a->json_path, (long)getpid());
     if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
         rc = -EIO;
