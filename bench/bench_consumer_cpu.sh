@@ -4,8 +4,8 @@
 # baseline commit.
 #
 #   bench/bench_consumer_cpu.sh [--rounds N] [--baseline REV] [--api http|file]
-#                               [--pause S] [--consumers LIST] [--no-results]
-#                               [--note TEXT]
+#                               [--pause S] [--idle S] [--consumers LIST]
+#                               [--no-results] [--note TEXT]
 #
 # One round = the analyzer run once per snapshot of a fixed corpus (as one
 # sample of bench_analyzer.sh), with every consumer attached; measured: the
@@ -25,6 +25,10 @@
 # time per round is steady to a few percent in 20 rounds: the instrument
 # for making a consumer cheaper, one change at a time.
 #
+# With --idle S, after the rounds, each set is also measured idle (no
+# producer running) for S seconds, three times, sets alternating: what
+# consumers left running between runs cost the machine.
+#
 # Prints one JSON line per (build, consumer) and the relative change; with
 # results on, appends a table to bench/RESULTS.md.
 set -euo pipefail
@@ -36,6 +40,7 @@ rounds=20
 baseline=""
 api_kind=http
 pause=0
+idle=0
 write_results=1
 note=""
 seed=${BENCH_SEED:-4242}
@@ -60,12 +65,15 @@ Options:
                     about 1.5 times the CPU for the same records (cold
                     caches; bench/RESULTS.md 2026-11-29 12:30), which is
                     the state bench_analyzer.sh measures them in
+  --idle S          also measure each set idle for S seconds (three times,
+                    after the rounds): CPU time and wake-ups per second
   --consumers LIST  comma-separated: tail-jsonl, tail, rrd, log, alert,
                     progress, top, or all (the default)
   --no-results      do not append to bench/RESULTS.md
   --note TEXT       a line of context for RESULTS.md
 Environment: BENCH_SEED (4242), BENCH_CHANNELS (80), BENCH_SNAPSHOTS (4),
-CLIPBUS_SCHED (the consumers' class; unset: their default), TMPDIR,
+CLIPBUS_SCHED (the consumers' class; unset: their default), BENCH_MAX_NAP
+(a consumer.max_nap for the runtime consumers, e.g. 256ms), TMPDIR,
 BENCH_KEEP=1 (keep the work directory and say where).
 Builds go to build-bench-cpu/ in the repository.
 Exit status: 0 measured, 1 a build, run or check failed, 2 usage error.
@@ -78,6 +86,7 @@ while (($#)); do
     --baseline) [[ $# -ge 2 ]] || die_usage "--baseline needs a revision"; baseline=$2; shift ;;
     --api) [[ $# -ge 2 ]] || die_usage "--api needs http or file"; api_kind=$2; shift ;;
     --pause) [[ $# -ge 2 ]] || die_usage "--pause needs a number of seconds"; pause=$2; shift ;;
+    --idle) [[ $# -ge 2 ]] || die_usage "--idle needs a number of seconds"; idle=$2; shift ;;
     --consumers) [[ $# -ge 2 ]] || die_usage "--consumers needs a list"; consumer_list=$2; shift ;;
     --no-results) write_results="" ;;
     --note) [[ $# -ge 2 ]] || die_usage "--note needs a text"; note=$2; shift ;;
@@ -89,6 +98,7 @@ done
 [[ $rounds =~ ^[0-9]+$ ]] && ((rounds >= 3)) || die_usage "--rounds must be a whole number, at least 3"
 [[ $api_kind == http || $api_kind == file ]] || die_usage "--api must be http or file, not '$api_kind'"
 [[ $pause =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--pause must be a number of seconds, not '$pause'"
+[[ $idle =~ ^[0-9]+$ ]] || die_usage "--idle must be a whole number of seconds, not '$idle'"
 for v in BENCH_SEED:"$seed" BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots"; do
   [[ ${v#*:} =~ ^[0-9]+$ ]] || die_usage "${v%%:*} must be a whole number, not '${v#*:}'"
 done
@@ -181,8 +191,11 @@ start_set() {
   done
   set_pids[$s]="${pids[*]}"
   for _ in $(seq 200); do
-    n=$("$clipbus" status --bus "$b" --json 2>/dev/null \
-        | jq '[.readers[] | select(.alive)] | length' 2>/dev/null || echo 0)
+    # status exits 1 while anything on the bus is amiss (a dead reader of
+    # an earlier set, say): count what it printed, whatever its status.
+    n=$({ "$clipbus" status --bus "$b" --json 2>/dev/null || true; } \
+        | jq '[.readers[] | select(.alive)] | length' 2>/dev/null || true)
+    n=${n:-0}
     ((n >= ${#consumers[@]})) && break
     sleep 0.05
   done
@@ -244,15 +257,36 @@ for ((r = 1; r <= rounds; r++)); do
   ((r % 5 == 0)) && log "round $r of $rounds"
 done
 
+idle_raw="$work/idle.txt"
+: >"$idle_raw"
+if ((idle > 0)); then
+  log "idle: ${idle} s per set, three times"
+  for ((r = 1; r <= 3; r++)); do
+    if ((r % 2)); then order=("${builds[@]}"); else order=(); for ((i = ${#builds[@]} - 1; i >= 0; i--)); do order+=("${builds[$i]}"); done; fi
+    for s in "${order[@]}"; do
+      kill -CONT ${set_pids[$s]}
+      sleep 1   # what fell due while stopped
+      snap "$s" >"$work/s0"
+      sleep "$idle"
+      snap "$s" >"$work/s1"
+      kill -STOP ${set_pids[$s]}
+      paste "$work/s0" "$work/s1" | awk -v s="$s" -v r="$r" \
+        '{print s, r, $1, $5 - $2, $6 - $3}' >>"$idle_raw"
+    done
+  done
+fi
+
 # ---------------------------------------------------------------- report
 when=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git -C "$repo" rev-parse --short HEAD)
 dirty=$(git -C "$repo" status --porcelain -- bus consumers tools producers 2>/dev/null | head -1)
 [[ -n "$dirty" ]] && commit="$commit + uncommitted changes"
 python3 - "$raw" "$when" "$commit" "$api_kind" "$rounds" "${bname[cur]}" "${bname[base]:-}" \
-  "${write_results:+$repo/bench/RESULTS.md}" "$note" "$(nproc)" "$(uname -r)" "$pause" <<'PY'
+  "${write_results:+$repo/bench/RESULTS.md}" "$note" "$(nproc)" "$(uname -r)" "$pause" \
+  "$idle_raw" "$idle" <<'PY'
 import sys, statistics as st
 raw, when, commit, api, rounds, ncur, nbase, results, note, ncpu, kern, pause = sys.argv[1:13]
+idle_raw, idle_s = sys.argv[13], float(sys.argv[14])
 rows = [l.split() for l in open(raw)]
 data = {}
 for s, r, c, cpu, sw in rows:
@@ -315,6 +349,37 @@ if results:
         for c, l in out:
             a = l["cur"]
             L.append(f"| {c} | {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] | {a[3]:.0f} |")
+idle_lines = []
+if idle_s > 0:
+    irows = [l.split() for l in open(idle_raw)]
+    per = {}
+    for s, r, c, cpu, sw in irows:
+        a = per.setdefault((s, c), {})
+        a[int(r)] = (int(cpu) / 1e6 / idle_s, int(sw) / idle_s)
+        t = per.setdefault((s, "all"), {}).setdefault(int(r), [0.0, 0.0])
+    for (s, c), v in list(per.items()):
+        if c == "all": continue
+        for r, (cpu, sw) in v.items():
+            t = per[(s, "all")][r]
+            t[0] += cpu; t[1] += sw
+    for c in names + ["all"]:
+        cells = []
+        for s in sets:
+            v = per[(s, c)]
+            cm = st.median(x[0] for x in v.values())
+            wm = st.median(x[1] for x in v.values())
+            print('{"bench": "consumer_cpu_idle", "build": "%s", "consumer": "%s", '
+                  '"seconds": %g, "reps": %d, "cpu_ms_per_s_median": %.3f, '
+                  '"wakeups_per_s_median": %.1f}'
+                  % (ncur if s == "cur" else nbase, c, idle_s, len(v), cm, wm))
+            cells.append(f"{cm:.2f} | {wm:.1f}")
+        idle_lines.append(f"| {c} | " + " | ".join(cells) + " |")
+if results:
+    if idle_lines:
+        L += ["", f"Idle, no producer running ({idle_s:g} s, three times per build, "
+              "after the rounds; medians):", ""]
+        hdr = "| consumer | " + " | ".join(f"CPU ms/s, {n} | wake-ups/s" for n in [ncur] + ([nbase] if nbase else [])) + " |"
+        L += [hdr, "| --- |" + " ---: | ---: |" * len(sets)] + idle_lines
     with open(results, "a") as f:
         f.write("\n".join(L) + "\n")
 PY

@@ -32,9 +32,10 @@ bench_parse_consumers() {
 # and clipbus-alert watch their configuration's directory (inotify), and
 # every file created there would wake them.
 bench_write_consumer_config() {
-  local file=$1 bus=$2 d=$3
+  local file=$1 bus=$2 d=$3 extra=""
+  [[ -n "${BENCH_MAX_NAP:-}" ]] && extra=" \"consumer\": {\"max_nap\": \"$BENCH_MAX_NAP\"},"
   cat >"$file" <<EOF
-{"bus": {"name": "$bus"},
+{"bus": {"name": "$bus"},$extra
  "rrd": {"dir": "$d/rrd"},
  "log": {"path": "$d/clipbus-log.db"},
  "alert": {
