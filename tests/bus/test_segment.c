@@ -252,10 +252,14 @@ expect_off(struct simple *s, const char *what, const char *mention)
     char err[2048], st_s[64];
     int status;
 
+    uint64_t t0 = cbt_real_ns();
+
     assert_int_equal(cbt_run(simple_producer, s, CHILD_MS, &status, err,
                              sizeof err), 0);
-    /* Whatever went wrong, leave no segment behind on any bus. */
-    int made = cbt_unlink_pid(cbt_last_child());
+    /* Whatever went wrong, leave no segment behind on any bus (only the
+     * child's own: its pid may have belonged to a process of another test
+     * whose segment is still there). */
+    int made = cbt_unlink_pid_since(cbt_last_child(), t0);
     if (status != 0)
         fail_msg("%s: host program did not run on: %s; stderr: %s", what,
                  cbt_status_str(status, st_s, sizeof st_s), err);
@@ -571,6 +575,7 @@ test_segment_fork_child_gets_own_segment_and_names(void **state)
     char err[1024], shm[128], st_s[64];
     int p[2], status;
     pid_t parent, child = 0;
+    uint64_t t0 = cbt_real_ns();
 
     (void)state;
     cbt_bus(f.bus, sizeof f.bus, "fork");
@@ -590,7 +595,7 @@ test_segment_fork_child_gets_own_segment_and_names(void **state)
     /* Before checking: a segment the child made on another bus (say,
      * "default") must not be left behind. */
     if (cbt_find_segment(f.bus, child, shm, sizeof shm) != 0 &&
-        cbt_unlink_pid(child) != 0)
+        cbt_unlink_pid_since(child, t0) != 0)
         fail_msg("the forked child (pid %ld) made its segment on another "
                  "bus than its parent's (%s)", (long)child, f.bus);
     assert_int_equal(cbt_shm_count(f.bus, 0), 2);

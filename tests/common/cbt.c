@@ -353,22 +353,28 @@ cbt_any_segment(const char *bus, char *name, size_t len)
     return f.found ? 0 : -1;
 }
 
-static int pid_segments(pid_t pid, int unlink_them);
+static int pid_segments(pid_t pid, int unlink_them, uint64_t since);
 
 int
 cbt_pid_has_segment(pid_t pid)
 {
-    return pid_segments(pid, 0) > 0;
+    return pid_segments(pid, 0, 0) > 0;
 }
 
 int
 cbt_unlink_pid(pid_t pid)
 {
-    return pid_segments(pid, 1);
+    return pid_segments(pid, 1, 0);
+}
+
+int
+cbt_unlink_pid_since(pid_t pid, uint64_t since_real_ns)
+{
+    return pid_segments(pid, 1, since_real_ns);
 }
 
 static int
-pid_segments(pid_t pid, int unlink_them)
+pid_segments(pid_t pid, int unlink_them, uint64_t since)
 {
     char suffix[32];
     size_t sl;
@@ -390,6 +396,19 @@ pid_segments(pid_t pid, int unlink_them)
                 (e->d_name[i + sl] != '\0' &&
                  !(e->d_name[i + sl] == '.' && i + sl + 2 == n)))
                 continue;
+            if (since != 0) {
+                /* Created before the child: another process's. tmpfs
+                 * stamps with the coarse clock (a tick behind at most):
+                 * 20 ms of slack, far less than a wrap of the pids. */
+                struct stat st;
+                uint64_t born;
+                if (fstatat(dirfd(d), e->d_name, &st, 0) != 0)
+                    break;
+                born = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
+                       (uint64_t)st.st_ctim.tv_nsec;
+                if (born + 20000000u < since)
+                    break;
+            }
             found++;
             if (unlink_them) {
                 char name[300];

@@ -106,6 +106,12 @@ int cbt_pid_has_segment(pid_t pid);
  * Returns how many. */
 int cbt_unlink_pid(pid_t pid);
 
+/* The same, for segments created at or after since_real_ns (cbt_real_ns()
+ * taken before the child was started) only. Pids are reused (pid_max is
+ * often 32768, and threads take pids too): a segment another test's dead
+ * process of the same pid left behind is neither counted nor removed. */
+int cbt_unlink_pid_since(pid_t pid, uint64_t since_real_ns);
+
 /* Number of '\n'-terminated lines in s. */
 int cbt_lines(const char *s);
 
