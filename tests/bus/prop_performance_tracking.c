@@ -106,34 +106,16 @@ static struct {
 
 /* ---- the body of every tracked call ------------------------------------ */
 
-static uint64_t
-thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-burn(uint32_t us)
-{
-    uint64_t start = thread_cpu_ns();
-    volatile uint64_t x = 0;
-
-    while (thread_cpu_ns() - start < (uint64_t)us * 1000u)
-        x++;
-}
-
 static int run_call(int idx);
 
 static int
 call_body(struct call *c)
 {
-    uint64_t cpu0 = thread_cpu_ns(), wall0 = cbt_mono_ns();
+    uint64_t cpu0 = cbt_thread_cpu_ns(), wall0 = cbt_mono_ns();
     int64_t net = 0, mapped = 0, freed = 0;
     int sleeps = 0;
 
-    burn(c->burn_us);
+    cbt_burn_cpu_us(c->burn_us);
     for (int k = 0; k < c->sleeps; k++, sleeps++)
         cbt_sleep_us(1000);
     if (c->slow_sleep) {
@@ -176,7 +158,7 @@ call_body(struct call *c)
     c->freed_kb = freed;
     c->total_sleeps = sleeps;
     c->held_kb_after = P.held_kb;
-    c->cpu_ns = thread_cpu_ns() - cpu0;
+    c->cpu_ns = cbt_thread_cpu_ns() - cpu0;
     c->wall_ns = cbt_mono_ns() - wall0;
     return 0;
 }

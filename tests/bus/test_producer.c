@@ -467,30 +467,11 @@ test_producer_inflight_stack_deeper_than_frames_reports_depth(void **state)
 
 /* ---- performance -------------------------------------------------------- */
 
-static void
-burn_ms(int ms)
-{
-    /* CPU time, not wall time: on a loaded machine (ctest -j2, a
-     * sanitizer build) a thread spinning for 3 ms of wall time may get
-     * much less than 1 ms of CPU, which is what the perf test checks. */
-    struct timespec ts;
-    uint64_t start, now;
-    volatile uint64_t x = 0;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    start = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    do {
-        x++;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    } while (now - start < (uint64_t)ms * 1000000u);
-}
-
 __attribute__((noinline)) static int
 perf_always(int ms)
 {
     CB_TRACK_PERFORMANCE(CB_INT("ms", ms));
-    burn_ms(ms);
+    cbt_burn_cpu_us((uint64_t)ms * 1000u);
     return 0;
 }
 
@@ -499,7 +480,7 @@ perf_sampled(int ms)
 {
     CB_TRACK_PERFORMANCE_EVERY(4, CB_INT("ms", ms));
     if (ms > 0)
-        burn_ms(ms);
+        cbt_burn_cpu_us((uint64_t)ms * 1000u);
     return 0;
 }
 

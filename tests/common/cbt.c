@@ -539,6 +539,22 @@ cbt_real_ns(void)
     return clock_ns(CLOCK_REALTIME);
 }
 
+uint64_t
+cbt_thread_cpu_ns(void)
+{
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+void
+cbt_burn_cpu_us(uint64_t us)
+{
+    uint64_t start = cbt_thread_cpu_ns();
+    volatile uint64_t x = 0;
+
+    while (cbt_thread_cpu_ns() - start < us * 1000u)
+        x++;
+}
+
 void
 cbt_sleep_us(uint64_t us)
 {

@@ -125,6 +125,13 @@ const char *cbt_status_str(int status, char *buf, size_t len);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
 uint64_t cbt_mono_ns(void);
 uint64_t cbt_real_ns(void);
+/* This thread's CPU time (CLOCK_THREAD_CPUTIME_ID). */
+uint64_t cbt_thread_cpu_ns(void);
+
+/* Spins until this thread has used `us` more microseconds of CPU time:
+ * CPU time, not wall time, so that a loaded machine (ctest -j2, a
+ * sanitizer build) cannot make it burn less than asked. */
+void cbt_burn_cpu_us(uint64_t us);
 
 /* Sleeps us microseconds (restarting after signals). */
 void cbt_sleep_us(uint64_t us);
