@@ -495,34 +495,21 @@ test_prop_performance_tracking(void **state)
     /* The sites keep their sampling state from program to program. */
     struct site_model sm[NSITES];
 
+    char slow[32];
+
     (void)state;
+    snprintf(slow, sizeof slow, "%d", SLOW_US);
+    setenv("CLIPBUS_PERF_SLOW_US", slow, 1); /* read when the bus opens */
+    assert_int_equal(selfseg_open(&g, "pperf"), 0);
     for (int s = 0; s < NSITES; s++)
         model_init(&sm[s], site_every[s]);
     for (uint64_t k = 0; k < progs; k++)
         run_program(seed, k, sm);
+    selfseg_close(&g); /* on a failure, cbt's exit handler cleans up */
     printf("checked %" PRIu64 " calls in %" PRIu64 " programs: %" PRIu64
            " with readings, %" PRIu64 " slow; leaves mapped a net %" PRIu64
            " MiB, %" PRIu64 " leaves shrank\n", g_seen.calls, progs,
            g_seen.measured, g_seen.slow, g_seen.mapped_mib, g_seen.unmapped);
-}
-
-static int
-group_setup(void **state)
-{
-    char v[32];
-
-    (void)state;
-    snprintf(v, sizeof v, "%d", SLOW_US);
-    setenv("CLIPBUS_PERF_SLOW_US", v, 1);
-    return selfseg_open(&g, "pperf");
-}
-
-static int
-group_teardown(void **state)
-{
-    (void)state;
-    selfseg_close(&g);
-    return 0;
 }
 
 int
@@ -535,5 +522,5 @@ main(void)
            " programs=%" PRIu64 "\n", cbt_seed(DEFAULT_SEED),
            cbt_iters(DEFAULT_PROGS));
     return cmocka_run_group_tests_name("bus.prop_performance_tracking", tests,
-                                       group_setup, group_teardown);
+                                       NULL, NULL);
 }
