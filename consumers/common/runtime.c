@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -800,26 +799,7 @@ inflight_snapshot(struct cbc_rt *rt)
     }
 }
 
-/* Everything seen has ended and been drained, and nothing new came for
- * exit_idle_ms. */
-static int
-idle_exit_due(struct cbc_rt *rt, uint64_t now)
-{
-    struct cb_bus_stats bs;
-
-    if (rt->opts.exit_idle_ms == 0)
-        return 0;
-    cb_bus_stats(rt->bus, &bs);
-    for (size_t i = 0; cb_bus_producer(rt->bus, i) != NULL; i++) {
-        struct prod_state *p = prod_of(rt, cb_bus_producer(rt->bus, i));
-        if (p != NULL && p->seg != NULL)
-            return 0; /* attached and not yet ended */
-    }
-    return now - rt->last_activity_ns >=
-           (uint64_t)rt->opts.exit_idle_ms * 1000000u;
-}
-
-/* 1 if some attached producer has not ended (the worker's idle ticks). */
+/* 1 if some attached producer has not ended yet. */
 static int
 any_active(struct cbc_rt *rt)
 {
@@ -829,6 +809,17 @@ any_active(struct cbc_rt *rt)
             return 1;
     }
     return 0;
+}
+
+/* Everything seen has ended and been drained, and nothing new came for
+ * exit_idle_ms. */
+static int
+idle_exit_due(struct cbc_rt *rt, uint64_t now)
+{
+    if (rt->opts.exit_idle_ms == 0 || any_active(rt))
+        return 0;
+    return now - rt->last_activity_ns >=
+           (uint64_t)rt->opts.exit_idle_ms * 1000000u;
 }
 
 static void
