@@ -1,8 +1,8 @@
 /*
  * tests/bus/selfseg.h -- a test process that reads its own producer
- * segment: the property tests of the producer API (function logging,
- * performance tracking) publish in this process and check what a reader
- * of the same segment gets.
+ * segment: the tests of the producer API (test_producer.c and the
+ * function logging and performance tracking properties) publish in this
+ * process and check what a reader of the same segment gets.
  */
 #ifndef SELFSEG_H
 #define SELFSEG_H

@@ -34,11 +34,10 @@
 #include <clipbus/reader.h>
 
 #include "cbt.h"
+#include "selfseg.h"
 
 static struct {
-    char bus[64];
-    char shm[128];
-    struct cb_segment *seg;
+    struct selfseg s;      /* this process's bus and segment */
     struct cb_cursor *cur; /* main thread's ring */
     uint32_t main_ring;
 } g;
@@ -46,31 +45,12 @@ static struct {
 /* ---- set-up and reading ------------------------------------------------- */
 
 static int
-find_ring_of(uint32_t tid, uint32_t *ring)
-{
-    char name[CB_THREAD_NAME_MAX];
-    for (uint32_t r = 0; r < cb_segment_rings(g.seg); r++)
-        if (cb_segment_ring_owner(g.seg, r, name) == tid) {
-            *ring = r;
-            return 0;
-        }
-    return -1;
-}
-
-static int
 group_setup(void **state)
 {
-    char why[256];
-
     (void)state;
-    cbt_bus(g.bus, sizeof g.bus, "producer");
     setenv("CLIPBUS_PERF_SLOW_US", "1000", 1);
-    if (cb_open(g.bus) != 0)
-        return -1;
-    cb_count("setup", 1); /* claims the main thread's ring */
-    if (cbt_find_segment(g.bus, getpid(), g.shm, sizeof g.shm) != 0 ||
-        cb_segment_attach(g.shm, 0, &g.seg, why, sizeof why) != 0 ||
-        find_ring_of((uint32_t)gettid(), &g.main_ring) != 0)
+    if (selfseg_open(&g.s, "producer") != 0 || /* claims the main ring */
+        selfseg_ring_of(&g.s, (uint32_t)gettid(), &g.main_ring) != 0)
         return -1;
     g.cur = malloc(sizeof *g.cur);
     return g.cur == NULL ? -1 : 0;
@@ -81,9 +61,7 @@ group_teardown(void **state)
 {
     (void)state;
     free(g.cur);
-    cb_segment_detach(g.seg);
-    cb_close();
-    cbt_unlink_bus(g.bus);
+    selfseg_close(&g.s);
     return 0;
 }
 
@@ -92,7 +70,7 @@ static int
 test_setup(void **state)
 {
     (void)state;
-    return cb_cursor_init(g.cur, g.seg, g.main_ring, CB_FROM_NOW);
+    return cb_cursor_init(g.cur, g.s.seg, g.main_ring, CB_FROM_NOW);
 }
 
 /* The next non-thread entry of cur, or a test failure. */
@@ -127,9 +105,7 @@ expect_no_more(void)
 static int
 name_is(uint32_t id, const char *want)
 {
-    size_t len = 0;
-    const char *s = cb_segment_name(g.seg, id, &len);
-    return s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
+    return selfseg_name_is(&g.s, id, want);
 }
 
 #define assert_name(id, want)                                                  \
@@ -137,7 +113,7 @@ name_is(uint32_t id, const char *want)
         char nb_[128];                                                         \
         if (!name_is((id), (want)))                                            \
             fail_msg("name id %u is \"%s\", want \"%s\"", (id),                \
-                     cb_segment_name_copy(g.seg, (id), nb_, sizeof nb_),       \
+                     cb_segment_name_copy(g.s.seg, (id), nb_, sizeof nb_),       \
                      (want));                                                  \
     } while (0)
 
@@ -150,14 +126,8 @@ struct fields {
 static void
 fields_of(const struct cb_entry *e, struct fields *fs)
 {
-    size_t off = 0;
-    int rc;
-    fs->n = 0;
-    while (fs->n < 16 &&
-           (rc = cb_field_next(e->data, e->data_len, &off, &fs->f[fs->n])) ==
-               1)
-        fs->n++;
-    assert_int_equal(off, e->data_len);
+    fs->n = selfseg_fields(e, fs->f, 16);
+    assert_true(fs->n >= 0); /* decoded to the end of the data */
 }
 
 static const struct cb_field *
@@ -197,9 +167,9 @@ test_producer_call_records_params_start_duration_success(void **state)
     uint64_t t0, t1, dur_ns;
 
     (void)state;
-    t0 = cb_segment_now_ticks(g.seg);
+    t0 = cb_segment_now_ticks(g.s.seg);
     assert_int_equal(mon_ok(42, 2.5, "hello"), 42);
-    t1 = cb_segment_now_ticks(g.seg);
+    t1 = cb_segment_now_ticks(g.s.seg);
     next(&e);
     assert_int_equal(e.head.kind, CB_KIND_CALL);
     assert_name(e.head.name_id, "mon_ok");
@@ -207,7 +177,7 @@ test_producer_call_records_params_start_duration_success(void **state)
     assert_int_equal(e.head.flags, 0);
     assert_int_equal(e.head.session, 0);
     assert_true(e.head.ts >= t0 && e.head.ts + e.head.value <= t1);
-    dur_ns = cb_segment_ticks_ns(g.seg, e.head.value);
+    dur_ns = cb_segment_ticks_ns(g.s.seg, e.head.value);
     assert_true(dur_ns >= 2000000u && dur_ns < 1000000000u);
     fields_of(&e, &fs);
     assert_int_equal(fs.n, 3);
@@ -421,12 +391,12 @@ inflight_case(int inner_depth)
     pthread_barrier_init(&g_fl.release, NULL, 2);
     pthread_create(&th, NULL, inflight_thread, NULL);
     pthread_barrier_wait(&g_fl.entered);
-    assert_int_equal(find_ring_of(__atomic_load_n(&g_fl.tid,
+    assert_int_equal(selfseg_ring_of(&g.s, __atomic_load_n(&g_fl.tid,
                                                   __ATOMIC_ACQUIRE),
                                   &ring), 0);
-    assert_int_equal(cb_segment_ring_owner(g.seg, ring, tname), g_fl.tid);
+    assert_int_equal(cb_segment_ring_owner(g.s.seg, ring, tname), g_fl.tid);
     assert_string_equal(tname, "inflight-t");
-    n = cb_segment_inflight(g.seg, ring, fr, CB_INFLIGHT_MAX + 4, &depth);
+    n = cb_segment_inflight(g.s.seg, ring, fr, CB_INFLIGHT_MAX + 4, &depth);
     assert_int_equal(depth, want);
     assert_int_equal(n, want < CB_INFLIGHT_MAX ? want : CB_INFLIGHT_MAX);
     assert_name(fr[0].name_id, "blocking_outer");
@@ -434,19 +404,19 @@ inflight_case(int inner_depth)
         assert_name(fr[i].name_id, "blocking_inner");
         assert_true(fr[i].ts >= fr[i - 1].ts);
     }
-    assert_true(fr[n - 1].ts <= cb_segment_now_ticks(g.seg));
+    assert_true(fr[n - 1].ts <= cb_segment_now_ticks(g.s.seg));
     /* A short buffer gets the outermost frames. */
-    n = cb_segment_inflight(g.seg, ring, fr, 1, &depth);
+    n = cb_segment_inflight(g.s.seg, ring, fr, 1, &depth);
     assert_int_equal(n, 1);
     assert_int_equal(depth, want);
     assert_name(fr[0].name_id, "blocking_outer");
     pthread_barrier_wait(&g_fl.release);
     pthread_join(th, NULL);
     /* Returned and gone: an empty stack, a free ring. */
-    n = cb_segment_inflight(g.seg, ring, fr, CB_INFLIGHT_MAX, &depth);
+    n = cb_segment_inflight(g.s.seg, ring, fr, CB_INFLIGHT_MAX, &depth);
     assert_int_equal(n, 0);
     assert_int_equal(depth, 0);
-    assert_int_equal(cb_segment_ring_owner(g.seg, ring, tname), 0);
+    assert_int_equal(cb_segment_ring_owner(g.s.seg, ring, tname), 0);
     pthread_barrier_destroy(&g_fl.entered);
     pthread_barrier_destroy(&g_fl.release);
 }
@@ -689,12 +659,12 @@ test_producer_sessions_get_increasing_ids(void **state)
     uint32_t a, b;
 
     (void)state;
-    cb_segment_counters(g.seg, &c0);
+    cb_segment_counters(g.s.seg, &c0);
     a = cb_session_begin("s1", 1);
     cb_session_end(CB_SESSION_OK);
     b = cb_session_begin("s2", 1);
     cb_session_end(CB_SESSION_FAILED);
-    cb_segment_counters(g.seg, &c1);
+    cb_segment_counters(g.s.seg, &c1);
     assert_true(a > 0 && b > a);
     assert_int_equal(c1.sessions, c0.sessions + 2);
 }
@@ -809,21 +779,21 @@ test_producer_names_resolve_and_invalid_ids_do_not(void **state)
     assert_true(id != 0);
     assert_int_equal(id, id2);
     assert_name(id, "some.name");
-    assert_string_equal(cb_segment_name_copy(g.seg, id, buf, sizeof buf),
+    assert_string_equal(cb_segment_name_copy(g.s.seg, id, buf, sizeof buf),
                         "some.name");
     /* Cut to the buffer. */
-    assert_string_equal(cb_segment_name_copy(g.seg, id, buf, 5), "some");
+    assert_string_equal(cb_segment_name_copy(g.s.seg, id, buf, 5), "some");
     static const uint32_t bad[] = {0, 1, 2, 3, 4, 5, 7, 0x0fffffff,
                                    UINT32_MAX};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_null(cb_segment_name(g.seg, bad[i], &len));
-        assert_string_equal(cb_segment_name_copy(g.seg, bad[i], buf,
+        assert_null(cb_segment_name(g.s.seg, bad[i], &len));
+        assert_string_equal(cb_segment_name_copy(g.s.seg, bad[i], buf,
                                                  sizeof buf), "?");
     }
     memset(big, 'n', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     idbig = cb_name_intern(big);
-    assert_non_null(cb_segment_name(g.seg, idbig, &len));
+    assert_non_null(cb_segment_name(g.s.seg, idbig, &len));
     assert_true(len <= CB_NAME_LEN_MAX);
 }
 
@@ -845,7 +815,7 @@ test_producer_timestamps_convert_to_wall_clock(void **state)
         cb_count("tick", i);
         uint64_t r1 = cbt_real_ns();
         next(&e);
-        assert_int_equal(cb_segment_attach(g.shm, 0, &seg, why, sizeof why),
+        assert_int_equal(cb_segment_attach(g.s.shm, 0, &seg, why, sizeof why),
                          0);
         uint64_t wall = cb_segment_wall_ns(seg, e.head.ts);
         cb_segment_detach(seg);
@@ -855,7 +825,7 @@ test_producer_timestamps_convert_to_wall_clock(void **state)
                      ((double)wall - (double)r0) / 1e6, r0, r1);
         cbt_sleep_us(100000);
     }
-    assert_int_equal(cb_segment_ticks_ns(g.seg, 0), 0);
+    assert_int_equal(cb_segment_ticks_ns(g.s.seg, 0), 0);
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -887,15 +857,15 @@ test_producer_thread_record_names_the_thread(void **state)
     pthread_create(&th, NULL, named_worker, NULL);
     pthread_join(th, NULL);
     /* The ring is free again; find it by its last thread record. */
-    for (uint32_t r = 0; r < cb_segment_rings(g.seg) && ring == UINT32_MAX;
+    for (uint32_t r = 0; r < cb_segment_rings(g.s.seg) && ring == UINT32_MAX;
          r++) {
-        assert_int_equal(cb_cursor_init(cur, g.seg, r, CB_FROM_OLDEST), 0);
+        assert_int_equal(cb_cursor_init(cur, g.s.seg, r, CB_FROM_OLDEST), 0);
         while (cb_cursor_next(cur, &e) == 1)
             if (e.head.kind == CB_KIND_THREAD && e.tid == g_worker_tid)
                 ring = r;
     }
     assert_true(ring != UINT32_MAX);
-    assert_int_equal(cb_cursor_init(cur, g.seg, ring, CB_FROM_OLDEST), 0);
+    assert_int_equal(cb_cursor_init(cur, g.s.seg, ring, CB_FROM_OLDEST), 0);
     do
         assert_int_equal(cb_cursor_next(cur, &e), 1);
     while (!(e.head.kind == CB_KIND_THREAD && e.tid == g_worker_tid));
@@ -932,7 +902,7 @@ test_producer_strerror_names_every_code(void **state)
     assert_non_null(cb_strerror(-3999));
     assert_non_null(cb_strerror(12345));
     assert_int_equal(cb_state(), 0);
-    assert_int_equal(cb_open(g.bus), 0); /* again: nothing to do */
+    assert_int_equal(cb_open(g.s.bus), 0); /* again: nothing to do */
 }
 
 #define T(f) cmocka_unit_test_setup(f, test_setup)
