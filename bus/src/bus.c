@@ -32,6 +32,10 @@
 #include "reader_int.h"
 
 #define SCAN_INTERVAL_NS   100000000u
+/* With opts.dir_watched the caller forces a scan when inotify reports a new
+ * file; the directory is then listed again only this often, in case a
+ * notification was missed (the watch could not be added, say). */
+#define LIST_WATCHED_NS    2000000000u
 #define STATUS_INTERVAL_NS 100000000u
 #define RING_BATCH         4096u
 #define REFUSED_MAX        64u
@@ -84,7 +88,7 @@ struct cb_bus {
     size_t nrefused;
     char pending_why[REFUSED_MAX][300];
     size_t npending;
-    uint64_t last_scan_ns, last_status_ns;
+    uint64_t last_scan_ns, last_list_ns, last_status_ns;
     int rescan_soon;           /* a segment was being created */
     uint64_t rate_mark_ns, rate_mark_delivered;
     struct cb_bus_stats st;
@@ -288,7 +292,12 @@ status_publish(struct cb_bus *b, uint64_t now)
             cb_store_u32(&sr->producer_pid, p->seg->info.pid, CB_RELAXED);
             cb_store_u32(&sr->ring, r, CB_RELAXED);
             cb_store_u64(&sr->cursor, c->next, CB_RELAXED);
-            cb_store_u64(&sr->head, cb_segment_head(p->seg, r), CB_RELAXED);
+            /* A frozen producer is drained: its head is our cursor, and
+             * its pages, long cold, need not be touched ten times a
+             * second for each of its rings. */
+            cb_store_u64(&sr->head,
+                         p->frozen ? c->next : cb_segment_head(p->seg, r),
+                         CB_RELAXED);
             cb_store_u64(&sr->delivered, c->delivered, CB_RELAXED);
             cb_store_u64(&sr->lost, c->lost, CB_RELAXED);
         }
@@ -530,16 +539,26 @@ int
 cb_bus_scan(struct cb_bus *b, int force)
 {
     uint64_t now = cb__mono_ns();
-    int err;
+    uint64_t list_every = b->opts.dir_watched ? LIST_WATCHED_NS
+                                              : SCAN_INTERVAL_NS;
 
     if (!force && now - b->last_scan_ns < (b->rescan_soon ? RESCAN_SOON_NS
                                                           : SCAN_INTERVAL_NS))
         return (int)b->nprods;
     b->last_scan_ns = now;
-    b->rescan_soon = 0; /* set again by scan_one while it still holds */
-    err = cb_shm_list(b->name, scan_one, b);
-    if (err < 0)
-        return err;
+    /* Listing the directory is the dear part of a scan: a getdents of
+     * every segment of every bus on the machine, and a name comparison
+     * for each. Seven consumers listing it ten times a second each was a
+     * tenth of their CPU time while short-lived producers came and went
+     * (bench/RESULTS.md, 2026-11-29 18:45). */
+    if (force || b->rescan_soon || now - b->last_list_ns >= list_every) {
+        int err;
+        b->last_list_ns = now;
+        b->rescan_soon = 0; /* set again by scan_one while it still holds */
+        err = cb_shm_list(b->name, scan_one, b);
+        if (err < 0)
+            return err;
+    }
     for (size_t i = 0; i < b->nprods; i++) {
         struct prod *p = &b->prods[i];
         if (p->live == CB_PRODUCER_ALIVE) {

@@ -1220,6 +1220,12 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     bo.status_interval_ms = rt->opts.status_interval_ms;
     bo.ring_batch = rt->opts.ring_batch;
     bo.max_nap_ms = rt->opts.max_nap_ms;
+    /* New segments are attached as soon as they appear. The watch comes
+     * before the bus's first scan, so that nothing created after it goes
+     * unnoticed, and the bus need not list the directory often itself;
+     * without inotify, its 100 ms rescan still finds them. */
+    rt->inotify_fd = cb_shm_watch_open();
+    bo.dir_watched = rt->inotify_fd >= 0;
     err = handoff_init(rt);
     if (err == 0)
         err = cb_bus_open(rt->opts.bus, &bo, &rt->bus);
@@ -1229,9 +1235,6 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
         rt_free(rt);
         return err;
     }
-    /* New segments are attached as soon as they appear; without inotify,
-     * the bus's 100 ms rescan still finds them. */
-    rt->inotify_fd = cb_shm_watch_open();
     rt->wait_fd = cbc_waitset_open(rt->inotify_fd, rt->stop_fd);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

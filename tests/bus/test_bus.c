@@ -888,6 +888,67 @@ test_bus_wait_ends_on_a_caught_signal(void **state)
     rec_fini(&r);
 }
 
+/* A reader whose caller watches the shm directory (opts.dir_watched) lists
+ * it only when told (cb_bus_scan(b, 1), on the watch's word) or every 2 s
+ * as a safety net, not every 100 ms: listing a busy /dev/shm ten times a
+ * second in every consumer was a tenth of their CPU time. Both ways still
+ * find a new producer: at once when told, within the safety net's period
+ * when a notification was missed. */
+static void
+test_bus_watched_directory_is_listed_when_told_and_every_2s(void **state)
+{
+    struct cb_bus_opts o = {.program = "t-watched", .no_status = 1,
+                            .dir_watched = 1};
+    struct cb_bus *b = NULL;
+    struct ctl c1, c2;
+    struct rec r;
+    uint64_t t0;
+    int fd = cb_shm_watch_open();
+
+    (void)state;
+    assert_true(fd >= 0);
+    rec_init(&r);
+    ctl_start(&c1, "watched", NULL);
+    assert_int_equal(cb_bus_open(c1.bus, &o, &b), 0);
+    t0 = cbt_mono_ns();
+    (void)cb_bus_poll(b, on_event, &r, 0);
+    assert_int_equal(r.fresh, 1);
+    (void)cb_shm_watch_drain(fd);
+
+    /* A second producer, not announced by a forced scan: 300 ms of polls
+     * (three ordinary scan periods) do not list the directory. Only
+     * checked while the 2 s period is surely not over. */
+    ctl_start_on(&c2, &c1);
+    assert_int_equal(cb_shm_watch_drain(fd), 1);
+    while (cbt_mono_ns() - t0 < 300000000u) {
+        (void)cb_bus_poll(b, on_event, &r, 0);
+        usleep(5000);
+    }
+    if (cbt_mono_ns() - t0 < 1900000000u)
+        assert_int_equal(r.fresh, 1);
+    /* Told: attached at once. */
+    assert_int_equal(cb_bus_scan(b, 1), 2);
+    (void)cb_bus_poll(b, on_event, &r, 0);
+    assert_int_equal(r.fresh, 2);
+    ctl_exit(&c2);
+
+    /* A notification missed (the watch is not asked): the safety net
+     * lists the directory within about 2 s. */
+    t0 = cbt_mono_ns();
+    ctl_start_on(&c2, &c1);
+    while (r.fresh < 3 && cbt_mono_ns() - t0 < 10000000000u) {
+        (void)cb_bus_poll(b, on_event, &r, 0);
+        usleep(10000);
+    }
+    assert_int_equal(r.fresh, 3);
+    ctl_exit(&c2);
+    ctl_exit(&c1);
+    close(fd);
+    cb_bus_close(b);
+    cbt_unlink_bus(c1.bus);
+    rec_fini(&r);
+}
+
 /* Voluntary context switches of this thread: one per nap. */
 static long
 thread_naps(void)
@@ -1063,6 +1124,7 @@ main(void)
         cmocka_unit_test(test_bus_from_now_skips_old_records_of_running_producers),
         cmocka_unit_test(test_bus_foreign_segment_is_reported_once),
         cmocka_unit_test(test_bus_segments_created_during_scans_are_all_read),
+        cmocka_unit_test(test_bus_watched_directory_is_listed_when_told_and_every_2s),
     };
     return cmocka_run_group_tests_name("bus.bus", tests, NULL, NULL);
 }

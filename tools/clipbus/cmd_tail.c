@@ -330,15 +330,13 @@ announce(struct cb_bus *bus, struct tail_ctx *c)
     }
 }
 
-/* Polls until done. Returns CLI_OK. */
+/* Polls until done; `watch` is the shm directory's watch or -1. Returns
+ * CLI_OK. */
 static int
-run(struct cb_bus *bus, struct tail_ctx *c)
+run(struct cb_bus *bus, struct tail_ctx *c, int watch)
 {
     const struct tail_opts *o = c->o;
     int idle = 0;
-    /* Following: new producers are attached as soon as their segment
-     * appears, and an idle tail sleeps until then (cb_bus_wait_fd). */
-    int watch = o->follow ? cb_shm_watch_open() : -1;
     int wait_fd = cbc_waitset_open(watch, g_stop_fd);
 
     while (!got_signal && !c->stop) {
@@ -362,8 +360,6 @@ run(struct cb_bus *bus, struct tail_ctx *c)
     }
     if (wait_fd >= 0 && wait_fd != watch)
         close(wait_fd);
-    if (watch >= 0)
-        close(watch);
     return CLI_OK;
 }
 
@@ -378,7 +374,7 @@ cmd_tail(int argc, char **argv)
     struct cb_bus_opts bo = {0};
     struct cb_bus *bus;
     const char *name;
-    int rc = parse(argc, argv, &o);
+    int rc = parse(argc, argv, &o), watch;
 
     if (rc != 0)
         return rc < 0 ? CLI_OK : rc;
@@ -396,16 +392,27 @@ cmd_tail(int argc, char **argv)
     bo.from = o.from;
     g_stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* -1: naps end it */
     signals_install();
+    /* Following: new producers are attached as soon as their segment
+     * appears, and an idle tail sleeps until then (cb_bus_wait_fd). The
+     * watch comes first, so that nothing created after the bus's first
+     * scan goes unnoticed, and the bus need not list the directory often
+     * itself. */
+    watch = o.follow ? cb_shm_watch_open() : -1;
+    bo.dir_watched = watch >= 0;
     rc = cb_bus_open(name, &bo, &bus);
     if (rc != 0) {
         fprintf(stderr, "clipbus tail: cannot open bus \"%s\": %s\n", name,
                 cb_strerror(rc));
+        if (watch >= 0)
+            close(watch);
         return CLI_PROBLEM;
     }
     cb_bus_set_sink_state(bus, o.jsonl ? "stdout jsonl" : "stdout text");
     announce(bus, &c);
-    rc = run(bus, &c);
+    rc = run(bus, &c, watch);
     cb_bus_close(bus);
+    if (watch >= 0)
+        close(watch);
     if (g_stop_fd >= 0) {
         int fd = g_stop_fd;
         g_stop_fd = -1; /* a late signal writes nowhere */

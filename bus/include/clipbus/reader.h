@@ -247,6 +247,12 @@ struct cb_bus_opts {
                              * before the next ring (4096) */
     uint32_t max_nap_ms;    /* cb_bus_wait's longest nap, rounded down to
                              * a power of two of ms (32; at most 1000) */
+    int dir_watched;        /* 1: the caller watches the shm directory
+                             * (cb_shm_watch_open, opened before this bus)
+                             * and calls cb_bus_scan(bus, 1) when
+                             * cb_shm_watch_drain says so: scans then
+                             * re-list the directory every 2 s, not every
+                             * 100 ms */
 };
 
 /* Event types passed to the callback of cb_bus_poll(). */
@@ -279,8 +285,9 @@ int cb_bus_open(const char *bus, const struct cb_bus_opts *opts,
 void cb_bus_close(struct cb_bus *bus);
 
 /* Looks for new producer segments and checks the liveness of known ones.
- * Cheap to call often (it re-reads the shm directory at most every 100 ms
- * unless `force`). Returns the number of producers attached, or negative. */
+ * Cheap to call often: it does either at most every 100 ms unless `force`,
+ * and lists the shm directory then (every 2 s with opts.dir_watched, or
+ * when forced). Returns the number of producers attached, or negative. */
 int cb_bus_scan(struct cb_bus *bus, int force);
 
 /* Reads up to `max` entries across all rings (0: no limit but one pass),
