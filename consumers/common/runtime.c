@@ -39,7 +39,15 @@
 #define CHUNK_BITS 12u
 #define CHUNK      (1u << CHUNK_BITS)
 #define MAX_CHUNKS 1024u
+/* A wake-up that found at least SPIN_MIN_ENTRIES entries (a stream of
+ * millions a second, at the 1 ms naps cb_bus_wait then takes) re-polls up
+ * to IDLE_SPINS times before it sleeps again: the next entries are
+ * microseconds away. A slower stream goes straight back to sleep: each
+ * re-poll reads every ring's head, a cache line its producer writes, and
+ * 64 of them per wake-up were a quarter of a consumer's reader time while
+ * clip-analyzer ran (bench/RESULTS.md, 2026-11-29 18:45). */
 #define IDLE_SPINS 64
+#define SPIN_MIN_ENTRIES 4096
 /* Longest wait for records before the reader loop looks at its idle exit
  * and in-flight timer again (shorter if in-flight snapshots are due more
  * often). SIGINT, SIGTERM and cbc_rt_stop() end a wait at once, even one
@@ -826,6 +834,7 @@ static void
 reader_loop(struct cbc_rt *rt)
 {
     unsigned idle = 0;
+    uint64_t woke_with = 0; /* entries read since the last wait */
 
     rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
     while (!rt->stop) {
@@ -848,13 +857,15 @@ reader_loop(struct cbc_rt *rt)
         if (n > 0) {
             rt->st.events += (uint64_t)n;
             rt->last_activity_ns = now_ns(CLOCK_MONOTONIC);
+            woke_with += (uint64_t)n;
             idle = 0;
             continue;
         }
         if (idle_exit_due(rt, now_ns(CLOCK_MONOTONIC)))
             break;
-        /* A few cheap re-polls (a burst often follows), then a wait. */
-        if (++idle < IDLE_SPINS) {
+        /* For a fast stream, a few re-polls (a burst often follows); then
+         * a wait. */
+        if (woke_with >= SPIN_MIN_ENTRIES && ++idle < IDLE_SPINS) {
             ck_pr_stall();
             continue;
         }
@@ -879,6 +890,7 @@ reader_loop(struct cbc_rt *rt)
             (void)cb_bus_wait_fd(rt->bus, ms, rt->wait_fd);
         }
         idle = 0;
+        woke_with = 0;
     }
     /* Final pass: whatever is published now is read and handed over. */
     while (cb_bus_poll(rt->bus, on_bus_event, rt, 0) > 0)
