@@ -129,6 +129,7 @@ struct cbc_rt {
     uint64_t last_activity_ns;
     uint64_t last_inflight_ns;
     uint64_t inflight_seq;
+    int inflight_quiet;          /* the last snapshot found no producer */
     pthread_mutex_t sink_lock;   /* sink text only */
     char sink_text[CB_PROGRAM_MAX];
     int sink_dirty;
@@ -757,13 +758,36 @@ update_sink_text(struct cbc_rt *rt)
     cb_bus_set_sink_state(rt->bus, text);
 }
 
+/* 1 if some attached producer has not ended yet. */
+static int
+any_active(struct cbc_rt *rt)
+{
+    for (size_t i = 0; cb_bus_producer(rt->bus, i) != NULL; i++) {
+        struct prod_state *p = prod_of(rt, cb_bus_producer(rt->bus, i));
+        if (p != NULL && p->seg != NULL)
+            return 1;
+    }
+    return 0;
+}
+
 /* One in-flight snapshot of every attached, live producer. */
 static void
 inflight_snapshot(struct cbc_rt *rt)
 {
     struct cb_segment *seg;
-    uint64_t seq = ++rt->inflight_seq;
+    uint64_t seq;
     struct cbc_event *ev;
+    int active = any_active(rt);
+
+    /* With no producer running nothing can be in flight: one empty
+     * snapshot empties the sink's table, and then none is taken until a
+     * producer runs again. A snapshot every second would wake an idle
+     * consumer's worker every second, and keep its ticks from slowing
+     * down (cbc_rt_opts.idle_tick_ms). */
+    if (!active && rt->inflight_quiet)
+        return;
+    rt->inflight_quiet = !active;
+    seq = ++rt->inflight_seq;
 
     for (size_t i = 0; (seg = cb_bus_producer(rt->bus, i)) != NULL; i++) {
         struct prod_state *p = prod_of(rt, seg);
@@ -805,18 +829,6 @@ inflight_snapshot(struct cbc_rt *rt)
         ev->count = seq;
         ev->wall_ns = now_ns(CLOCK_REALTIME);
     }
-}
-
-/* 1 if some attached producer has not ended yet. */
-static int
-any_active(struct cbc_rt *rt)
-{
-    for (size_t i = 0; cb_bus_producer(rt->bus, i) != NULL; i++) {
-        struct prod_state *p = prod_of(rt, cb_bus_producer(rt->bus, i));
-        if (p != NULL && p->seg != NULL)
-            return 1;
-    }
-    return 0;
 }
 
 /* Everything seen has ended and been drained, and nothing new came for

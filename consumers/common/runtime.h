@@ -146,7 +146,8 @@ struct cbc_rt_opts {
      * tid, wall_ns = its start, dur_ns = how long it has run so far,
      * status = its depth, outermost 0), then CBC_EV_INFLIGHT_DONE; both
      * carry the snapshot number in `count`. A sink replaces its in-flight
-     * table at each DONE. */
+     * table at each DONE. While no producer is running, one empty
+     * snapshot comes, then none until one runs again. */
     uint32_t inflight_ms;
     /* CPU scheduling class, CBC_SCHED_* (sched_class.h; 0 is idle), applied to
      * every thread of the process before the run starts. The program

@@ -86,6 +86,7 @@ struct seen {
     int slow_us;      /* sleep per event: a slow sink */
     char aborted_call[64], aborted_session[64];
     int inflight_stuck, inflight_done;
+    int inflight_calls, last_snapshot_calls; /* since the last DONE; at it */
     uint64_t inflight_max_dur;
     uint64_t min_wall, max_wall;
 };
@@ -183,6 +184,7 @@ sink_event(void *arg, const struct cbc_event *ev)
                  cbc_name(s->rt, ev->name));
         break;
     case CBC_EV_INFLIGHT:
+        s->inflight_calls++;
         if (strcmp(cbc_name(s->rt, ev->name), "stuck") == 0) {
             s->inflight_stuck++;
             if (ev->dur_ns > s->inflight_max_dur)
@@ -191,6 +193,8 @@ sink_event(void *arg, const struct cbc_event *ev)
         break;
     case CBC_EV_INFLIGHT_DONE:
         s->inflight_done++;
+        s->last_snapshot_calls = s->inflight_calls;
+        s->inflight_calls = 0;
         break;
     case CBC_EV_CALL_ABORTED:
         s->call_aborted++;
@@ -309,6 +313,24 @@ test_runtime_killed_producer_aborts_session_and_call_within_2s(void **state)
     if (s.abort_seen_ns > kill_ns + 2000000000u)
         fail_msg("aborted %.2f s after the kill (limit 2 s)",
                  (double)(s.abort_seen_ns - kill_ns) / 1e9);
+    /* Once it was gone, an empty snapshot emptied the sink's table. */
+    assert_int_equal(s.last_snapshot_calls, 0);
+}
+
+/* With no producer running nothing can be in flight: the runtime sends
+ * one empty snapshot and then none, rather than one every inflight_ms
+ * (100 ms here), which would wake an idle consumer's worker each time. */
+static void
+test_runtime_no_inflight_snapshots_while_nothing_runs(void **state)
+{
+    char bus[64];
+    struct seen s = {0};
+
+    (void)state;
+    cbt_bus(bus, sizeof bus, "rt_noinfl");
+    assert_int_equal(run_rt(bus, &s, 1000, 0), 0); /* 1 s, empty bus */
+    assert_true(s.inflight_done <= 1);
+    assert_int_equal(s.last_snapshot_calls, 0);
 }
 
 static void
@@ -426,6 +448,7 @@ main(void)
             test_runtime_discovers_producers_that_start_during_the_run),
         cmocka_unit_test(
             test_runtime_killed_producer_aborts_session_and_call_within_2s),
+        cmocka_unit_test(test_runtime_no_inflight_snapshots_while_nothing_runs),
         cmocka_unit_test(test_runtime_slow_sink_counts_every_record_it_misses),
         cmocka_unit_test(test_runtime_stop_ends_a_sleeping_reader_at_once),
     };
