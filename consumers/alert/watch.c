@@ -385,6 +385,26 @@ w_tick(void *arg, uint64_t now)
     cbc_rt_set_sink_state(w->rt, text);
 }
 
+/* With no producer running and no event since the last tick, only time
+ * can change an alert: the runtime then ticks once a second instead of
+ * every eval_interval (it asks this first). Not while an alert is pending
+ * (its `for` is counted down: it fires at its time, not up to a second
+ * later) or a notification waits to be stored. An idle clipbus-alert
+ * woke ten times a second, the most of any idle consumer. */
+static int
+w_quiet(void *arg)
+{
+    struct watch *w = arg;
+    struct al_engine_stats st;
+
+    if (w->eng == NULL)
+        return 1;
+    if (cba_notify_pending(w->nt))
+        return 0;
+    al_engine_stats(w->eng, &st);
+    return st.pending == 0;
+}
+
 static void
 w_stop(void *arg)
 {
@@ -455,13 +475,15 @@ cba_watch_run(const struct cba_watch_opts *o)
         .grace_s = (uint32_t)(w.cfg->bus.grace_ns / 1000000000u),
         .from = o->from >= 0 ? o->from : w.cfg->bus.from,
         .tick_ms = tick_ms < 10 ? 10 : tick_ms > 128 ? 128 : (uint32_t)tick_ms,
+        .idle_tick_ms = 1024,
         .exit_idle_ms = o->exit_idle_ms,
         .inflight_ms = 1000,
         .sched = sched,
     };
     cbc_rt_opts_consumer(&ro, &w.cfg->consumer);
     struct cbc_sink sink = {.arg = &w, .start = w_start, .event = w_event,
-                            .tick = w_tick, .stop = w_stop};
+                            .tick = w_tick, .stop = w_stop,
+                            .quiet = w_quiet};
     int rc = cbc_rt_run(&ro, &sink);
     cbc_config_free(w.cfg);
     return rc < 0 ? 1 : rc;

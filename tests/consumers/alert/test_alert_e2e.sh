@@ -8,7 +8,8 @@
 #   3. a `clipbus tail` stopped (SIGSTOP) while a producer with a tiny
 #      ring (CLIPBUS_RING_RECORDS=64) floods the bus loses records once
 #      resumed: RecordsLost fires for consumer clipbus-tail -- and does
-#      not for the same losses by a reader of another bus.
+#      not for the same losses by a reader of another bus;
+# and before all that (0.), idle, the watcher ticks once a second.
 # Env: ALERT_BIN, LOAD_BIN, SRC, ANALYZER_BIN, SERVE_BIN, GEN_BIN,
 #      CLIPBUS_BIN.
 set -u
@@ -83,7 +84,22 @@ JSON
 "$ALERT_BIN" check "$T/cfg.json" >/dev/null || fail "check refused the config"
 "$ALERT_BIN" --config "$T/cfg.json" >"$T/alert.log" 2>&1 &
 APID=$!; PIDS="$PIDS $APID"
-sleep 0.3
+
+# 0. Idle: no producer has run yet, no alert is pending, so only time can
+#    change an alert and the watcher ticks once a second instead of every
+#    128 ms. Its threads' voluntary context switches (one per wake-up)
+#    over 3 s: about 3 a second (reader, worker, configuration watcher),
+#    10 with the fast ticks. Measured before anything fires: a
+#    notification being delivered wakes it for real.
+sleep 1.5
+vcs() {
+    cat /proc/"$APID"/task/*/status |
+        awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s }'
+}
+v0=$(vcs); sleep 3; v1=$(vcs)
+[ $((v1 - v0)) -le 15 ] ||
+    fail "the idle watcher woke $((v1 - v0)) times in 3 s (ticks of a second: at most 15)"
+echo "ok   an idle watcher ticks once a second ($((v1 - v0)) wake-ups in 3 s)"
 
 # 1. The analyzer against the faulting API: its fetch_failures by reason.
 "$ANALYZER_BIN" --api "$API" --channels-file "$T/corpus/channels.txt" \
