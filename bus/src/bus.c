@@ -548,9 +548,9 @@ cb_bus_scan(struct cb_bus *b, int force)
     b->last_scan_ns = now;
     /* Listing the directory is the dear part of a scan: a getdents of
      * every segment of every bus on the machine, and a name comparison
-     * for each. Seven consumers listing it ten times a second each was a
-     * tenth of their CPU time while short-lived producers came and went
-     * (bench/RESULTS.md, 2026-11-29 18:45). */
+     * for each. Seven consumers listing it ten times a second each was
+     * 5-7 % of their CPU samples while short-lived producers came and
+     * went (bench/RESULTS.md, 2026-11-29 18:45). */
     if (force || b->rescan_soon || now - b->last_list_ns >= list_every) {
         int err;
         b->last_list_ns = now;

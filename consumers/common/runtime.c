@@ -43,9 +43,9 @@
  * millions a second, at the 1 ms naps cb_bus_wait then takes) re-polls up
  * to IDLE_SPINS times before it sleeps again: the next entries are
  * microseconds away. A slower stream goes straight back to sleep: each
- * re-poll reads every ring's head, a cache line its producer writes, and
- * 64 of them per wake-up were a quarter of a consumer's reader time while
- * clip-analyzer ran (bench/RESULTS.md, 2026-11-29 18:45). */
+ * re-poll reads every ring's next slot, a cache line its producer is to
+ * write, and 64 of them per wake-up were a quarter of a consumer's reader
+ * time while clip-analyzer ran (bench/RESULTS.md, 2026-11-29 18:45). */
 #define IDLE_SPINS 64
 #define SPIN_MIN_ENTRIES 4096
 /* Longest wait for records before the reader loop looks at its idle exit
