@@ -1247,7 +1247,7 @@ cbc_rt_run(const struct cbc_rt_opts *opts, const struct cbc_sink *sink)
     /* New segments are attached as soon as they appear. The watch comes
      * before the bus's first scan, so that nothing created after it goes
      * unnoticed, and the bus need not list the directory often itself;
-     * without inotify, its 100 ms rescan still finds them. */
+     * without inotify, its own listing every 100 ms still finds them. */
     rt->inotify_fd = cb_shm_watch_open();
     bo.dir_watched = rt->inotify_fd >= 0;
     err = handoff_init(rt);

@@ -4,7 +4,8 @@
  *
  * Two threads:
  *  - the reader thread owns the bus (reader.h): it discovers producers
- *    (inotify on the shm directory, plus the bus's own 100 ms rescan),
+ *    (inotify on the shm directory; the bus lists it itself every 2 s
+ *    in case a notification was missed),
  *    reads every ring in batches, converts timestamps to wall-clock time,
  *    resolves names into process-wide handles, turns dead producers' open
  *    sessions and in-flight calls into "aborted" events, and hands batches
@@ -14,8 +15,10 @@
  *    loss and reported (CBC_EV_LOSS with ring CBC_RING_HANDOFF).
  *  - the worker thread runs the sink's callbacks: the slow part (RRD
  *    files, SQLite, HTTP, a terminal).
- * Waiting is adaptive: a busy reader polls back to back, an idle one
- * backs off to sleeping 1-10 ms between polls (well under 1% of a core).
+ * Waiting is adaptive: a reader of a fast stream polls back to back; one
+ * of a slow stream naps between polls, paced to its producers (1 ms up to
+ * consumer.max_nap, 32 ms: cb_bus_wait); one with no producer running
+ * sleeps until a new segment appears (at most a second).
  * SIGINT and SIGTERM end cbc_rt_run() cleanly: the reader reads what is
  * there, the worker drains its queue and the sink's stop() runs last.
  *
