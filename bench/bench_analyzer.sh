@@ -14,6 +14,14 @@
 #   a  file://, CLIPBUS_DISABLE build          d  the same via clipapi-serve
 #   b  file://, instrumented, no consumer      e  the same via clipapi-serve
 #   c  file://, instrumented, consumers        f  the same via clipapi-serve
+# and two controls:
+#   g  HTTP, instrumented, no consumer, beside bench_burn, a SCHED_IDLE
+#      process spending --burn ms of CPU a second in bursts every 2 ms
+#      (500 wake-ups a second): about the consumers' CPU time and wake-ups,
+#      without the consumers
+#   h  the same CPU time in bursts every 32 ms (31 wake-ups a second)
+#   f vs g says whether the consumers cost more than that much CPU time
+#   spent on nothing; g vs h whether the wake-ups or the CPU time cost.
 # One sample = one full run: one analyzer process per snapshot of the corpus,
 # in order, against a fresh --db, --jobs 4, the snapshots' --observed-at.
 # Consumers (c, f): every consumer program -- `clipbus tail --jsonl` and
@@ -44,14 +52,17 @@ ccpus=${BENCH_CONSUMER_CPUS:-}  # CPU list the consumers are confined to (taskse
 jobs=4
 write_results=1
 note=""
-config_list="a,b,c,d,e,f"
+config_list="a,b,c,d,e,f,g,h"
 consumer_list="all"
+burn_ms=60
+declare -A burn_period=([g]=2 [h]=32)  # ms between the bursts of (g), (h)
+burn_touch=${BENCH_BURN_TOUCH_KIB:-0}
 # shellcheck source=consumers_lib.sh
 . "$here/consumers_lib.sh"
 all_consumers=$bench_all_consumers
 
 usage() {
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 
 Options:
@@ -63,7 +74,10 @@ Options:
   --no-results      do not append to bench/RESULTS.md
   --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
   --configs LIST    measure only these configurations, comma-separated
-                    letters a-f (default all six; at least two)
+                    letters a-h (default all eight; at least two)
+  --burn MS         the CPU load of the controls (g) and (h): ms of CPU a
+                    second (default 60: with its wake-ups, about the CPU
+                    time the seven consumers use in (f))
   --consumers LIST  attach only these consumers in (c) and (f),
                     comma-separated: tail-jsonl, tail, rrd, log, alert,
                     progress, top, or all (the default). With a subset the
@@ -73,12 +87,17 @@ Options:
                       --configs e,f --consumers log --reps 60
 Environment: BENCH_REPS, BENCH_SHORT, BENCH_WARMUP (untimed warm-up rounds,
 default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
-BENCH_SNAPSHOTS (4), BENCH_NICE (the consumers' niceness, 0),
+BENCH_SNAPSHOTS (4), BENCH_BURN_TOUCH_KIB (the burner of (g) and (h) walks a
+buffer of this many KiB while it spins; default 0: it only reads the
+clock), BENCH_NICE (the consumers' niceness, 0),
 BENCH_CONSUMER_CPUS (a CPU list, e.g. 1: run the consumers under
 taskset -c LIST; default: any CPU), CLIPBUS_SCHED (the consumers'
 scheduling class; unset: their default, idle; CLIPBUS_SCHED=normal
 measures them as ordinary tasks), TMPDIR (work directory: corpus,
-databases), BENCH_KEEP=1 (keep the work directory and say where).
+databases), BENCH_CONSUMER_DIR (where the consumers' files go -- RRD
+files, SQLite databases, snapshots -- if not in the work directory: a
+directory on another filesystem than the analyzer's database, e.g.
+/dev/shm), BENCH_KEEP=1 (keep the work directory and say where).
 Exit status: 0 measured (whatever the verdict), 1 a build, a run or a
 check failed, 2 usage error.
 EOF
@@ -95,6 +114,8 @@ while (($#)); do
     --note) [[ $# -ge 2 ]] || die_usage "--note needs a text"; note=$2; shift ;;
     --configs) [[ $# -ge 2 ]] || die_usage "--configs needs a list such as e,f"
                config_list=$2; shift ;;
+    --burn) [[ $# -ge 2 ]] || die_usage "--burn needs a number of ms a second"
+            burn_ms=$2; shift ;;
     --consumers) [[ $# -ge 2 ]] || die_usage "--consumers needs a list such as log,rrd or all"
                  consumer_list=$2; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -106,15 +127,17 @@ if [[ -z "$reps" ]]; then
   if [[ -n "$short" ]]; then reps=5; else reps=15; fi
 fi
 for v in reps:"$reps" BENCH_WARMUP:"$warmup" BENCH_SEED:"$seed" BENCH_NICE:"$nice" \
-         BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots"; do
+         BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots" --burn:"$burn_ms" \
+         BENCH_BURN_TOUCH_KIB:"$burn_touch"; do
   [[ ${v#*:} =~ ^[0-9]+$ ]] || die_usage "${v%%:*} must be a whole number, not '${v#*:}'"
 done
+((burn_ms <= 1000)) || die_usage "--burn is ms of CPU a second: at most 1000, not $burn_ms"
 ((reps >= 2)) || die_usage "--reps must be at least 2 (the statistics need pairs)"
 ((snapshots >= 1 && channels >= 1)) || die_usage "BENCH_CHANNELS and BENCH_SNAPSHOTS must be at least 1"
 configs=()
 IFS=, read -r -a _list <<<"$config_list"
 for c in "${_list[@]}"; do
-  [[ $c =~ ^[a-f]$ ]] || die_usage "--configs: '$c' is not a configuration (a to f)"
+  [[ $c =~ ^[a-h]$ ]] || die_usage "--configs: '$c' is not a configuration (a to h)"
   [[ " ${configs[*]} " == *" $c "* ]] || configs+=("$c")
 done
 ((${#configs[@]} >= 2)) || die_usage "--configs needs at least two configurations, e.g. e,f"
@@ -164,6 +187,11 @@ logc="$build_root/instr/consumers/log/clipbus-log"
 alert="$build_root/instr/consumers/alert/clipbus-alert"
 progress="$build_root/instr/consumers/progress/clipbus-progress"
 topv="$build_root/instr/consumers/top/clipbus-top"
+burner="$build_root/bench_burn"
+if has_cfg g || has_cfg h; then
+  ${CC:-cc} -std=c11 -O2 -Wall -Wextra -o "$burner" "$here/bench_burn.c" \
+    || fail "could not build $burner"
+fi
 for b in "$an_instr" "$an_off" "$gen" "$serve" "$clipbus" "$rrd" "$logc" \
          "$alert" "$progress" "$topv"; do
   [[ -x "$b" ]] || fail "$b was not built"
@@ -198,6 +226,14 @@ log "busiest processes now: $busiest"
 bus_base="bench_an_$$"
 bus="${bus_base}_x"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-analyzer.XXXXXX")
+# The consumers' files: in the work directory, or in a directory of their
+# own under BENCH_CONSUMER_DIR (removed at the end like the work directory).
+cdir=$work cdir_own=""
+if [[ -n ${BENCH_CONSUMER_DIR:-} ]]; then
+  [[ -d $BENCH_CONSUMER_DIR ]] || fail "BENCH_CONSUMER_DIR: $BENCH_CONSUMER_DIR is not a directory"
+  cdir=$(mktemp -d "$BENCH_CONSUMER_DIR/bench-analyzer-consumers.XXXXXX")
+  cdir_own=1
+fi
 results_dir="$build_root/results"
 mkdir -p "$results_dir"
 stamp=$(date -u '+%Y%m%dT%H%M%SZ')
@@ -208,10 +244,11 @@ jsonl="$results_dir/$stamp.jsonl"
 server_pids=()
 consumer_pids=()
 declare -A set_pids   # configuration -> its consumers' pids
+declare -A burner_pid # control configuration (g, h) -> its bench_burn
 all_consumer_pids() { local c; for c in "${!set_pids[@]}"; do echo ${set_pids[$c]}; done; }
 cleanup() {
   local p c cpids
-  cpids=$(all_consumer_pids)
+  cpids="$(all_consumer_pids) ${burner_pid[*]}"
   for p in $cpids; do kill -CONT "$p" 2>/dev/null || true; done
   for p in $cpids "${server_pids[@]}"; do
     kill -TERM "$p" 2>/dev/null || true
@@ -219,13 +256,18 @@ cleanup() {
   for p in $cpids "${server_pids[@]}"; do
     wait "$p" 2>/dev/null || true
   done
-  for c in a b c d e f; do
+  for c in a b c d e f g h; do
     "$clipbus" gc --bus "${bus_base}_$c" >/dev/null 2>&1 || true
   done
   # Whatever is left of this run's buses (a segment of a live process that
   # was killed with us, say): only their names.
   rm -f "/dev/shm/clipbus.${bus_base}_"* "/dev/shm/clipbus-r.${bus_base}_"* 2>/dev/null || true
-  if [[ -n ${BENCH_KEEP:-} ]]; then log "kept the work directory $work"; else rm -rf "$work"; fi
+  if [[ -n ${BENCH_KEEP:-} ]]; then
+    log "kept the work directory $work${cdir_own:+ and $cdir}"
+  else
+    rm -rf "$work"
+    [[ -z "$cdir_own" ]] || rm -rf "$cdir"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -243,7 +285,7 @@ clips=$(jq '.clip_count // 0' "$corpus/corpus.json")
 # points a minute would be spent within a few samples).
 declare -A port
 http_configs=()
-for cfg in d e f; do has_cfg "$cfg" && http_configs+=("$cfg"); done
+for cfg in d e f g h; do has_cfg "$cfg" && http_configs+=("$cfg"); done
 for cfg in "${http_configs[@]}"; do
   "$serve" --corpus "$corpus" --port 0 --port-file "$work/port-$cfg" \
            --ratelimit-limit 1000000 --stats-file "$work/server-$cfg.json" \
@@ -330,7 +372,7 @@ wait_readers() {  # $1 = how many readers must be heartbeating
 # here, the analyzer's database and this script's own files.
 n_consumers=${#consumers[@]}
 write_consumer_config() {  # $1 = configuration (c or f)
-  local d=$work/consumers-$1
+  local d=$cdir/consumers-$1
   mkdir -p "$d/etc"
   bench_write_consumer_config "$d/etc/clipbus.json" "${bus_base}_$1" "$d"
   "$clipbus" config check "$d/etc/clipbus.json" >"$d/config-check.log" 2>&1 \
@@ -349,7 +391,7 @@ run_consumer() {
 # Starts configuration $1's consumers on its bus, waits until all read, and
 # stops them (SIGSTOP) until its samples.
 start_consumers() {
-  local set=$1 d=$work/consumers-$1 c
+  local set=$1 d=$cdir/consumers-$1 c
   local cfg=$d/etc/clipbus.json b=${bus_base}_$1
   consumer_pids=()
   write_consumer_config "$set"
@@ -397,6 +439,20 @@ thaw_consumers() {
 
 freeze_consumers() { kill -STOP ${set_pids[$1]}; }
 
+# The load of control configuration $1 (g, h): started before the
+# warm-up, stopped between its samples like the consumers, its CPU time
+# read the same way.
+start_burner() {
+  "$burner" --ms-per-s "$burn_ms" --period-ms "${burn_period[$1]}" --touch-kib "$burn_touch" &
+  burner_pid[$1]=$!
+  sleep 0.1
+  kill -0 "${burner_pid[$1]}" 2>/dev/null || fail "bench_burn did not start"
+  kill -STOP "${burner_pid[$1]}"
+}
+burner_cpu_ns() {
+  _cns=$(awk '{s += $1} END {printf "%.0f", s}' /proc/"${burner_pid[$1]}"/task/*/schedstat)
+}
+
 # Ends every set (SIGTERM), and checks how they exited.
 consumer_exit_problems=()
 stop_consumers() {
@@ -424,6 +480,9 @@ sample() {
   if [[ -n "$with_consumers" ]]; then
     thaw_consumers "$cfg"
     consumers_cpu_ns "$cfg"; cons_cpu=$_cns
+  elif [[ $cfg == [gh] ]]; then
+    kill -CONT "${burner_pid[$cfg]}"; sleep 0.3
+    burner_cpu_ns "$cfg"; cons_cpu=$_cns
   fi
   for ((k = 0; k < snapshots; k++)); do
     case $cfg in
@@ -458,6 +517,9 @@ sample() {
   if [[ -n "$with_consumers" ]]; then
     consumers_cpu_ns "$cfg"; cons_cpu=$(((_cns - cons_cpu) / 1000))
     freeze_consumers "$cfg"
+  elif [[ $cfg == [gh] ]]; then
+    burner_cpu_ns "$cfg"; cons_cpu=$(((_cns - cons_cpu) / 1000))
+    kill -STOP "${burner_pid[$cfg]}"
   fi
   acc=$(jq -c '[.clips[].id] | length as $n | {n: $n, top: .[:20]}' "$out" 2>/dev/null || echo null)
   [[ $rep == w ]] && return 0
@@ -473,6 +535,7 @@ for cfg in c f; do
     start_consumers "$cfg"
   fi
 done
+for cfg in g h; do has_cfg "$cfg" && start_burner "$cfg"; done
 t_start=$(date +%s)
 for ((w = 0; w < warmup; w++)); do
   log "warm-up round $((w + 1)) of $warmup (not recorded)"
@@ -488,6 +551,12 @@ for ((r = 0; r < reps; r++)); do
 done
 t_end=$(date +%s)
 stop_consumers
+for p in "${burner_pid[@]}"; do
+  kill -CONT "$p" 2>/dev/null || true
+  kill -TERM "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+done
+burner_pid=()
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Servers: stop them (they write their stats) and check they injected nothing.
@@ -509,6 +578,9 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
   --argjson jobs "$jobs" --arg short "$short" --arg note "$note" --argjson nc "$n_consumers" \
   --arg configs "$(IFS=,; echo "${configs[*]}")" --arg clist "$consumer_list" \
   --arg call "$all_consumers" \
+  --argjson burn "$burn_ms" --argjson touch "$burn_touch" \
+  --arg wfs "$(stat -f -c %T "$work" 2>/dev/null || echo '?')" \
+  --arg cfs "$(stat -f -c %T "$cdir" 2>/dev/null || echo '?')" --arg cown "$cdir_own" \
   --argjson nice "$nice" --arg classes "$consumer_classes" --arg ccpus "$ccpus" \
   --argjson servers "$server_info" --argjson secs "$((t_end - t_start))" \
   --argjson cexit "$( ((${#consumer_exit_problems[@]})) && printf '%s\n' "${consumer_exit_problems[@]}" \
@@ -520,7 +592,8 @@ BENCH_META=$(jq -nc --arg commit "$commit" --arg cpu "$cpu_model" --argjson cpus
     consumer_nice: $nice, consumer_sched: $classes, consumer_cpus: $ccpus,
     servers: $servers, seconds: $secs, configs: ($configs | split(",")),
     consumer_list: ($clist | split(",")), all_consumers: ($clist == $call),
-    consumer_exit: $cexit}')
+    consumer_exit: $cexit, burn_ms: $burn, burn_touch_kib: $touch,
+    work_fs: $wfs, consumer_fs: $cfs, consumer_dir_own: ($cown != "")}')
 export BENCH_META
 md="$work/section.md"
 python3 - "$raw" "$md" >"$jsonl" <<'PY'
@@ -536,9 +609,12 @@ NAMES = {
     "d": "HTTP, CLIPBUS_DISABLE build",
     "e": "HTTP, instrumented, no consumer",
     "f": "HTTP, instrumented, consumers",
+    "g": f"HTTP, instrumented, no consumer, bench_burn {meta['burn_ms']} ms/s every 2 ms",
+    "h": f"HTTP, instrumented, no consumer, bench_burn {meta['burn_ms']} ms/s every 32 ms",
 }
 CASE = {"a": "file/disabled", "b": "file/instrumented", "c": "file/consumers",
-        "d": "http/disabled", "e": "http/instrumented", "f": "http/consumers"}
+        "d": "http/disabled", "e": "http/instrumented", "f": "http/consumers",
+        "g": "http/burn_2ms", "h": "http/burn_32ms"}
 NAMES = {k: v for k, v in NAMES.items() if k in meta["configs"]}
 # What each consumer is, as the results describe it.
 CONSUMER_TEXT = {
@@ -646,7 +722,7 @@ for c, name in NAMES.items():
     out.append(s)
     if c in "ad" and s["published_total"]:
         problems.append(f"{c}: the CLIPBUS_DISABLE build put {s['published_total']} records on the bus")
-    if c in "be" and s["published_total"] == 0:
+    if c in "begh" and s["published_total"] == 0:
         problems.append(f"{c}: the instrumented build put no record on the bus")
     if c in "cf":
         want = meta["consumers"] * s["published_total"]
@@ -667,7 +743,8 @@ for srv in meta["servers"]:
         problems.append(f"server of {srv['cfg']} injected faults: {faults}")
 
 ratios = []
-for num, den in (("b", "a"), ("c", "a"), ("e", "d"), ("f", "d"), ("c", "b"), ("f", "e")):
+for num, den in (("b", "a"), ("c", "a"), ("e", "d"), ("f", "d"), ("c", "b"), ("f", "e"),
+                 ("g", "e"), ("h", "e"), ("g", "h"), ("f", "g")):
     if num not in summ or den not in summ:
         continue
     w = rel(num, den, "wall_us")
@@ -707,23 +784,37 @@ L.append(f"- Corpus: clipapi-gen --seed {meta['seed']}, {meta['channels']} chann
          f"configurations interleaved in a rotating order; {meta['seconds']} s of measuring.")
 L.append("- Wall time of the analyzer processes only (snapshot switches, waiting for the "
          "consumers to drain and gc are outside it); CPU = the analyzer's user+system. "
-         + ("Consumers (c, f), all seven consumer programs with their real sinks: "
-            if ALL else
-            f"Consumers (c, f), {len(meta['consumer_list'])} of the seven consumer "
-            "programs (a subset: no verdict against the target), with their real sinks: ")
-         + ", ".join(CONSUMER_TEXT[c] for c in meta["consumer_list"])
-         + "; started once before the warm-up and kept running, a set per configuration "
-         "on a bus of its own, stopped (SIGSTOP) while the other configurations run and "
-         "resumed 0.3 s before their own sample; "
-         f"niceness {meta['consumer_nice']}, "
-         f"CPUs: {('taskset -c ' + meta['consumer_cpus']) if meta['consumer_cpus'] else 'any'}, "
-         "scheduling class of their threads: "
-         f"{meta['consumer_sched'] or 'unknown'} (CLIPBUS_SCHED "
-         f"{os.environ.get('CLIPBUS_SCHED') or 'unset: the default'}). "
-         "Overhead = median over repetitions of the paired ratio - 1 (both configurations "
+         + ((("Consumers (c, f), all seven consumer programs with their real sinks: "
+              if ALL else
+              f"Consumers (c, f), {len(meta['consumer_list'])} of the seven consumer "
+              "programs (a subset: no verdict against the target), with their real sinks: ")
+             + ", ".join(CONSUMER_TEXT[c] for c in meta["consumer_list"])
+             + "; started once before the warm-up and kept running, a set per configuration "
+             "on a bus of its own, stopped (SIGSTOP) while the other configurations run and "
+             "resumed 0.3 s before their own sample; "
+             f"niceness {meta['consumer_nice']}, "
+             f"CPUs: {('taskset -c ' + meta['consumer_cpus']) if meta['consumer_cpus'] else 'any'}, "
+             "scheduling class of their threads: "
+             f"{meta['consumer_sched'] or 'unknown'} (CLIPBUS_SCHED "
+             f"{os.environ.get('CLIPBUS_SCHED') or 'unset: the default'}). ")
+            if "c" in NAMES or "f" in NAMES else "")
+         + "Overhead = median over repetitions of the paired ratio - 1 (both configurations "
          "of a pair ran in the same repetition); the interval is the sign test's "
          "distribution-free interval for that median, its confidence level in brackets"
          + (" (min..max of the ratios: too few samples for 95 %)." if len(reps) <= 5 else "."))
+L.append(f"- Files: the analyzer's databases on {meta['work_fs']}"
+         + (f", the consumers' files apart, on {meta['consumer_fs']} (BENCH_CONSUMER_DIR)."
+            if meta["consumer_dir_own"] else ", the consumers' files beside them."))
+if "g" in NAMES or "h" in NAMES:
+    L.append(f"- Controls (g, h): the analyzer of (e) beside bench_burn, a SCHED_IDLE process "
+             f"that spends {meta['burn_ms']} ms of CPU a second in bursts every 2 ms (g: 500 "
+             "wake-ups a second) or every 32 ms (h: 31)"
+             + (f", walking a {meta['burn_touch_kib']} KiB buffer" if meta["burn_touch_kib"]
+                else ", reading only the clock")
+             + ", stopped between its samples like the consumers; its CPU time is in the "
+             "consumer CPU column. (f) vs (g) near 0: the consumers cost what that much CPU "
+             "time in that many wake-ups costs on this machine, whatever it is spent on; "
+             "(g) vs (h): what the wake-ups add.")
 L.append("")
 L.append("| config | median s | p10 s | p90 s | IQR s | CPU median s | records/sample | "
          "consumers: delivered / lost | consumer CPU/sample s |")
@@ -732,7 +823,7 @@ for c, s in summ.items():
     cons = (f"{s['delivered_total']} / {s['lost_total']} ({s['consumers']} "
             f"reader{'' if s['consumers'] == 1 else 's'})"
             if c in "cf" else "")
-    ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cf" else ""
+    ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cfgh" else ""
     L.append(f"| ({c}) {s['what']} | {s['wall_median_s']:.3f} | {s['wall_p10_s']:.3f} | "
              f"{s['wall_p90_s']:.3f} | {s['wall_q3_s'] - s['wall_q1_s']:.3f} | "
              f"{s['cpu_median_s']:.3f} | {s['published_per_sample']:.0f} | {cons} | {ccpu} |")
