@@ -22,6 +22,10 @@
 #   h  the same CPU time in bursts every 32 ms (31 wake-ups a second)
 #   f vs g says whether the consumers cost more than that much CPU time
 #   spent on nothing; g vs h whether the wake-ups or the CPU time cost.
+# and one more, only if asked for (--configs e,f,i):
+#   i  (f) with a consumer set of its own whose files are on tmpfs
+#      (/dev/shm): f vs i says what writing them beside the analyzer's
+#      database costs, both layouts measured in the same repetitions
 # One sample = one full run: one analyzer process per snapshot of the corpus,
 # in order, against a fresh --db, --jobs 4, the snapshots' --observed-at.
 # Consumers (c, f): every consumer program -- `clipbus tail --jsonl` and
@@ -74,7 +78,7 @@ Options:
   --no-results      do not append to bench/RESULTS.md
   --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
   --configs LIST    measure only these configurations, comma-separated
-                    letters a-h (default all eight; at least two)
+                    letters a-i (default a-h; at least two)
   --burn MS         the CPU load of the controls (g) and (h): ms of CPU a
                     second (default 60: with its wake-ups, about the CPU
                     time the seven consumers use in (f))
@@ -137,7 +141,7 @@ done
 configs=()
 IFS=, read -r -a _list <<<"$config_list"
 for c in "${_list[@]}"; do
-  [[ $c =~ ^[a-h]$ ]] || die_usage "--configs: '$c' is not a configuration (a to h)"
+  [[ $c =~ ^[a-i]$ ]] || die_usage "--configs: '$c' is not a configuration (a to i)"
   [[ " ${configs[*]} " == *" $c "* ]] || configs+=("$c")
 done
 ((${#configs[@]} >= 2)) || die_usage "--configs needs at least two configurations, e.g. e,f"
@@ -229,6 +233,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bench-analyzer.XXXXXX")
 # The consumers' files: in the work directory, or in a directory of their
 # own under BENCH_CONSUMER_DIR (removed at the end like the work directory).
 cdir=$work cdir_own=""
+# (i)'s consumer set always writes on tmpfs.
+idir=""
+if has_cfg i; then
+  idir=$(mktemp -d /dev/shm/bench-analyzer-i.XXXXXX)
+fi
 if [[ -n ${BENCH_CONSUMER_DIR:-} ]]; then
   [[ -d $BENCH_CONSUMER_DIR ]] || fail "BENCH_CONSUMER_DIR: $BENCH_CONSUMER_DIR is not a directory"
   cdir=$(mktemp -d "$BENCH_CONSUMER_DIR/bench-analyzer-consumers.XXXXXX")
@@ -256,7 +265,7 @@ cleanup() {
   for p in $cpids "${server_pids[@]}"; do
     wait "$p" 2>/dev/null || true
   done
-  for c in a b c d e f g h; do
+  for c in a b c d e f g h i; do
     "$clipbus" gc --bus "${bus_base}_$c" >/dev/null 2>&1 || true
   done
   # Whatever is left of this run's buses (a segment of a live process that
@@ -267,6 +276,7 @@ cleanup() {
   else
     rm -rf "$work"
     [[ -z "$cdir_own" ]] || rm -rf "$cdir"
+    [[ -z "$idir" ]] || rm -rf "$idir"
   fi
 }
 trap cleanup EXIT
@@ -285,7 +295,7 @@ clips=$(jq '.clip_count // 0' "$corpus/corpus.json")
 # points a minute would be spent within a few samples).
 declare -A port
 http_configs=()
-for cfg in d e f g h; do has_cfg "$cfg" && http_configs+=("$cfg"); done
+for cfg in d e f g h i; do has_cfg "$cfg" && http_configs+=("$cfg"); done
 for cfg in "${http_configs[@]}"; do
   "$serve" --corpus "$corpus" --port 0 --port-file "$work/port-$cfg" \
            --ratelimit-limit 1000000 --stats-file "$work/server-$cfg.json" \
@@ -371,8 +381,9 @@ wait_readers() {  # $1 = how many readers must be heartbeating
 # (inotify), and every file created or closed there would wake them --
 # here, the analyzer's database and this script's own files.
 n_consumers=${#consumers[@]}
-write_consumer_config() {  # $1 = configuration (c or f)
+write_consumer_config() {  # $1 = configuration (c, f or i)
   local d=$cdir/consumers-$1
+  [[ $1 != i ]] || d=$idir/consumers-$1
   mkdir -p "$d/etc"
   bench_write_consumer_config "$d/etc/clipbus.json" "${bus_base}_$1" "$d"
   "$clipbus" config check "$d/etc/clipbus.json" >"$d/config-check.log" 2>&1 \
@@ -392,6 +403,7 @@ run_consumer() {
 # stops them (SIGSTOP) until its samples.
 start_consumers() {
   local set=$1 d=$cdir/consumers-$1 c
+  [[ $set != i ]] || d=$idir/consumers-$set
   local cfg=$d/etc/clipbus.json b=${bus_base}_$1
   consumer_pids=()
   write_consumer_config "$set"
@@ -474,7 +486,7 @@ sample() {
   local wall=0 cpu=0 pub=0 del=0 lost=0 nread=0 cons_cpu=0 rcs=() walls=()
   local with_consumers="" db="$work/db-$cfg.sqlite" out="$work/rank-$cfg.json"
   case $cfg in a|d) an=$an_off ;; *) an=$an_instr ;; esac
-  case $cfg in c|f) with_consumers=1 ;; esac
+  case $cfg in c|f|i) with_consumers=1 ;; esac
   bus=${bus_base}_$cfg
   rm -f "$db" "$db-wal" "$db-shm" "$db-journal"
   if [[ -n "$with_consumers" ]]; then
@@ -529,7 +541,7 @@ sample() {
 }
 
 # ---------------------------------------------------------------- run
-for cfg in c f; do
+for cfg in c f i; do
   if has_cfg "$cfg"; then
     log "starting the consumers of $cfg: ${consumers[*]}"
     start_consumers "$cfg"
@@ -611,10 +623,11 @@ NAMES = {
     "f": "HTTP, instrumented, consumers",
     "g": f"HTTP, instrumented, no consumer, bench_burn {meta['burn_ms']} ms/s every 2 ms",
     "h": f"HTTP, instrumented, no consumer, bench_burn {meta['burn_ms']} ms/s every 32 ms",
+    "i": "HTTP, instrumented, consumers writing on tmpfs",
 }
 CASE = {"a": "file/disabled", "b": "file/instrumented", "c": "file/consumers",
         "d": "http/disabled", "e": "http/instrumented", "f": "http/consumers",
-        "g": "http/burn_2ms", "h": "http/burn_32ms"}
+        "g": "http/burn_2ms", "h": "http/burn_32ms", "i": "http/consumers_tmpfs"}
 NAMES = {k: v for k, v in NAMES.items() if k in meta["configs"]}
 # What each consumer is, as the results describe it.
 CONSUMER_TEXT = {
@@ -724,7 +737,7 @@ for c, name in NAMES.items():
         problems.append(f"{c}: the CLIPBUS_DISABLE build put {s['published_total']} records on the bus")
     if c in "begh" and s["published_total"] == 0:
         problems.append(f"{c}: the instrumented build put no record on the bus")
-    if c in "cf":
+    if c in "cfi":
         want = meta["consumers"] * s["published_total"]
         if s["delivered_total"] + s["lost_total"] != want:
             problems.append(f"{c}: consumers delivered {s['delivered_total']} + lost "
@@ -744,7 +757,7 @@ for srv in meta["servers"]:
 
 ratios = []
 for num, den in (("b", "a"), ("c", "a"), ("e", "d"), ("f", "d"), ("c", "b"), ("f", "e"),
-                 ("g", "e"), ("h", "e"), ("g", "h"), ("f", "g")):
+                 ("g", "e"), ("h", "e"), ("g", "h"), ("f", "g"), ("i", "e"), ("f", "i")):
     if num not in summ or den not in summ:
         continue
     w = rel(num, den, "wall_us")
@@ -805,6 +818,10 @@ L.append("- Wall time of the analyzer processes only (snapshot switches, waiting
 L.append(f"- Files: the analyzer's databases on {meta['work_fs']}"
          + (f", the consumers' files apart, on {meta['consumer_fs']} (BENCH_CONSUMER_DIR)."
             if meta["consumer_dir_own"] else ", the consumers' files beside them."))
+if "i" in NAMES:
+    L.append("- (i): a second set of the same consumers on a bus of its own, its files on "
+             "tmpfs (/dev/shm), measured in the same repetitions as (f): (f) vs (i) is what "
+             "writing their files on the analyzer's filesystem costs.")
 if "g" in NAMES or "h" in NAMES:
     L.append(f"- Controls (g, h): the analyzer of (e) beside bench_burn, a SCHED_IDLE process "
              f"that spends {meta['burn_ms']} ms of CPU a second in bursts every 2 ms (g: 500 "
@@ -822,8 +839,8 @@ L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for c, s in summ.items():
     cons = (f"{s['delivered_total']} / {s['lost_total']} ({s['consumers']} "
             f"reader{'' if s['consumers'] == 1 else 's'})"
-            if c in "cf" else "")
-    ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cfgh" else ""
+            if c in "cfi" else "")
+    ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cfghi" else ""
     L.append(f"| ({c}) {s['what']} | {s['wall_median_s']:.3f} | {s['wall_p10_s']:.3f} | "
              f"{s['wall_p90_s']:.3f} | {s['wall_q3_s'] - s['wall_q1_s']:.3f} | "
              f"{s['cpu_median_s']:.3f} | {s['published_per_sample']:.0f} | {cons} | {ccpu} |")
