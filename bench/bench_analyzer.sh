@@ -381,9 +381,8 @@ wait_readers() {  # $1 = how many readers must be heartbeating
 # (inotify), and every file created or closed there would wake them --
 # here, the analyzer's database and this script's own files.
 n_consumers=${#consumers[@]}
-write_consumer_config() {  # $1 = configuration (c, f or i)
-  local d=$cdir/consumers-$1
-  [[ $1 != i ]] || d=$idir/consumers-$1
+write_consumer_config() {  # $1 = configuration (c, f or i), $2 = its directory
+  local d=$2
   mkdir -p "$d/etc"
   bench_write_consumer_config "$d/etc/clipbus.json" "${bus_base}_$1" "$d"
   "$clipbus" config check "$d/etc/clipbus.json" >"$d/config-check.log" 2>&1 \
@@ -402,11 +401,12 @@ run_consumer() {
 # Starts configuration $1's consumers on its bus, waits until all read, and
 # stops them (SIGSTOP) until its samples.
 start_consumers() {
-  local set=$1 d=$cdir/consumers-$1 c
-  [[ $set != i ]] || d=$idir/consumers-$set
+  local set=$1 c d
+  # (i)'s set writes on tmpfs; the others where BENCH_CONSUMER_DIR says.
+  if [[ $set == i ]]; then d=$idir/consumers-$set; else d=$cdir/consumers-$set; fi
   local cfg=$d/etc/clipbus.json b=${bus_base}_$1
   consumer_pids=()
-  write_consumer_config "$set"
+  write_consumer_config "$set" "$d"
   for c in "${consumers[@]}"; do
     bench_consumer_cmd "$c" "$build_root/instr" "$b" "$cfg" "$d"
     case $c in
