@@ -9,6 +9,7 @@
 #
 # usage: bus_instrumentation.sh ANALYZER CLIPAPI_GEN CLIPAPI_SERVE CLIPBUS
 set -eu
+. "$(dirname "$0")/lib.sh"
 analyzer=$1 gen=$2 serve=$3 clipbus=$4
 work=$(mktemp -d)
 bus=ca_instr_$$
@@ -27,8 +28,7 @@ unset CLIPBUS_DISABLE
     --rate-500 0.15 --rate-503 0.05 --rate-429 0.1 --retry-after 1 \
     --truncate-rate 0.05 --bad-json-rate 0.05 2>/dev/null &
 server=$!
-i=0
-while [ ! -s "$work/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait_port "$work/port" "$server" ""
 base=http://127.0.0.1:$(cat "$work/port")
 
 # The reader starts first and follows the run as it happens.

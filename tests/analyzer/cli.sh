@@ -5,6 +5,7 @@
 #
 # usage: cli.sh ANALYZER FIXTURES_DIR CLIPAPI_SERVE CLIPAPI_GEN
 set -u
+. "$(dirname "$0")/lib.sh"
 a=$1 fx=$2 serve=$3 gen=$4
 work=$(mktemp -d)
 server=
@@ -94,8 +95,7 @@ expect other-db 5 "not a clip-analyzer database" -- --api "$snap" -c 111 --db "$
 "$serve" --corpus "$work/corpus" --port-file "$work/port" \
     --require-token s3cr3t-t0ken 2>/dev/null &
 server=$!
-i=0
-while [ ! -s "$work/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait_port "$work/port" "$server" ""
 base=http://127.0.0.1:$(cat "$work/port")
 chans=$(paste -sd, "$work/corpus/channels.txt")
 expect no-token 4 "failed \(http_401\).*HTTP 401" -- --api "$base" -c "$chans" --db "$work/t.db"

@@ -12,6 +12,7 @@
 #
 # usage: fault_tolerance.sh ANALYZER CLIPAPI_GEN CLIPAPI_SERVE [SEED]
 set -eu
+. "$(dirname "$0")/lib.sh"
 analyzer=$1 gen=$2 serve=$3 seed=${4:-7}
 work=$(mktemp -d)
 server=
@@ -28,8 +29,7 @@ export CLIPBUS_DISABLE=1
     --bad-json-rate 0.03 --latency-rate 0.05 --latency-ms 50 \
     --timeout-rate 0.01 --timeout-s 3 --retry-after 1 2>"$work/serve.log" &
 server=$!
-i=0
-while [ ! -s "$work/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait_port "$work/port" "$server" "$work/serve.log"
 port=$(cat "$work/port")
 base=http://127.0.0.1:$port
 
