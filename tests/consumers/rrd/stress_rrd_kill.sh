@@ -8,13 +8,18 @@
 # Throughput is judged per CPU second of the producer (calls_per_cpu_s):
 # on a small shared machine the consumer competes with the producer for a
 # core, which lowers the wall-clock rate without the producer ever
-# waiting; both figures are printed. STRESS_SECONDS (default 8) sets the
-# loaded phase; STRESS_MIN_RATIO (default 0.7) the per-CPU-second ratio
-# below which the test fails.
+# waiting; both figures are printed. The bound is a guard against a
+# producer that waits for (or stalls on) a killed consumer, which would
+# cut its rate many times over -- not a speed measurement, which belongs
+# in bench/: under ASan, beside another test on a 2-CPU machine, the
+# ratio has measured as low as 0.60 with nothing wrong, so the default
+# bound is 0.25. STRESS_SECONDS (default 8) sets the loaded phase;
+# STRESS_MIN_RATIO (default 0.25) the per-CPU-second ratio below which
+# the test fails.
 . "$(dirname "$0")/lib.sh"
 : "${LOAD_BIN:?set by ctest}" "${CLIPBUS_BIN:?set by ctest}"
 SECS=${STRESS_SECONDS:-8}
-MIN_RATIO=${STRESS_MIN_RATIO:-0.7}
+MIN_RATIO=${STRESS_MIN_RATIO:-0.25}
 printf '{"rrd": {"rras": [{"cf": "AVERAGE", "step": null, "keep": "1d"}]}}\n' > "$TMP/cfg.json"
 
 rate() { sed -n 's/.*"median_1s": \([0-9]*\).*/\1/p' "$1"; }
