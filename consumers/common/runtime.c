@@ -100,6 +100,11 @@ struct cbc_rt {
     struct ck_ring full, free_q;
     ck_ring_buffer_t *full_buf, *free_buf;
     uint8_t **batches;
+    /* Free batches the reader has taken back from free_q, used last in,
+     * first out: the batch the worker returned last is the one still in
+     * the caches (see batch_open). Reader thread only. */
+    uint8_t **spare;
+    uint32_t nspare;
     uint8_t *cur;                /* batch being filled, or NULL */
     size_t cur_used;
     uint64_t pending_handoff_loss; /* records not yet reported */
@@ -444,9 +449,17 @@ batch_open(struct cbc_rt *rt)
 {
     void *b;
 
-    if (!ck_ring_dequeue_spsc(&rt->free_q, rt->free_buf, &b))
+    /* The worker gives batches back in the order it delivered them, so
+     * the last one dequeued is the one it read last. Reusing that one
+     * (a stack, not the ring's FIFO order) keeps a slow stream -- a
+     * batch or two a wake-up -- in one or two warm buffers instead of
+     * cycling through all handoff_batches of them, each cold in the
+     * caches and the TLB by its turn. */
+    while (ck_ring_dequeue_spsc(&rt->free_q, rt->free_buf, &b))
+        rt->spare[rt->nspare++] = b;
+    if (rt->nspare == 0)
         return 0;
-    rt->cur = b;
+    rt->cur = rt->spare[--rt->nspare];
     rt->cur_used = 0;
     for (size_t i = 0; i < rt->npending; i++) {
         const struct pending_ev *pe = &rt->pending[i];
@@ -1138,8 +1151,9 @@ handoff_init(struct cbc_rt *rt)
     rt->full_buf = calloc(slots, sizeof *rt->full_buf);
     rt->free_buf = calloc(slots, sizeof *rt->free_buf);
     rt->batches = calloc(n, sizeof *rt->batches);
+    rt->spare = calloc(n, sizeof *rt->spare);
     if (rt->full_buf == NULL || rt->free_buf == NULL || rt->batches == NULL ||
-        rt->pending == NULL)
+        rt->spare == NULL || rt->pending == NULL)
         return -ENOMEM;
     ck_ring_init(&rt->full, slots);
     ck_ring_init(&rt->free_q, slots);
@@ -1167,6 +1181,7 @@ rt_free(struct cbc_rt *rt)
     for (uint32_t i = 0; rt->batches && i < rt->opts.handoff_batches; i++)
         free(rt->batches[i]);
     free(rt->batches);
+    free(rt->spare);
     free(rt->full_buf);
     free(rt->free_buf);
     free(rt->pending);
