@@ -27,7 +27,8 @@
 #      (/dev/shm): f vs i says what writing them beside the analyzer's
 #      database costs, both layouts measured in the same repetitions
 # One sample = one full run: one analyzer process per snapshot of the corpus,
-# in order, against a fresh --db, --jobs 4, the snapshots' --observed-at.
+# in order, against a fresh --db, --jobs 4 (--jobs), the snapshots'
+# --observed-at.
 # Consumers (c, f): every consumer program -- `clipbus tail --jsonl` and
 # `clipbus tail` to /dev/null, clipbus-rrd, clipbus-log, clipbus-alert,
 # clipbus-progress and clipbus-top -b, each with its real sink. Like the
@@ -53,7 +54,7 @@ channels=${BENCH_CHANNELS:-80}
 snapshots=${BENCH_SNAPSHOTS:-4}
 nice=${BENCH_NICE:-0}   # niceness the consumers run at (nice -n)
 ccpus=${BENCH_CONSUMER_CPUS:-}  # CPU list the consumers are confined to (taskset -c)
-jobs=4
+jobs=${BENCH_JOBS:-4}
 write_results=1
 note=""
 config_list="a,b,c,d,e,f,g,h"
@@ -79,6 +80,9 @@ Options:
   --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
   --configs LIST    measure only these configurations, comma-separated
                     letters a-i (default a-h; at least two)
+  --jobs N          the analyzer's --jobs (default 4, or BENCH_JOBS): 4
+                    keeps both CPUs of a 2-CPU machine busy, so the
+                    consumers compete with it; 1 leaves them a CPU
   --burn MS         the CPU load of the controls (g) and (h): ms of CPU a
                     second (default 60: with its wake-ups, about the CPU
                     time the seven consumers use in (f))
@@ -89,7 +93,7 @@ Options:
                     against the 1 % target is given only for all of them.
                     E.g. what clipbus-log alone costs over HTTP:
                       --configs e,f --consumers log --reps 60
-Environment: BENCH_REPS, BENCH_SHORT, BENCH_WARMUP (untimed warm-up rounds,
+Environment: BENCH_REPS, BENCH_SHORT, BENCH_JOBS, BENCH_WARMUP (untimed warm-up rounds,
 default 1), BENCH_SEED (corpus seed, 4242), BENCH_CHANNELS (80),
 BENCH_SNAPSHOTS (4), BENCH_BURN_TOUCH_KIB (the burner of (g) and (h) walks a
 buffer of this many KiB while it spins; default 0: it only reads the
@@ -118,6 +122,8 @@ while (($#)); do
     --note) [[ $# -ge 2 ]] || die_usage "--note needs a text"; note=$2; shift ;;
     --configs) [[ $# -ge 2 ]] || die_usage "--configs needs a list such as e,f"
                config_list=$2; shift ;;
+    --jobs) [[ $# -ge 2 ]] || die_usage "--jobs needs a number of worker threads"
+            jobs=$2; shift ;;
     --burn) [[ $# -ge 2 ]] || die_usage "--burn needs a number of ms a second"
             burn_ms=$2; shift ;;
     --consumers) [[ $# -ge 2 ]] || die_usage "--consumers needs a list such as log,rrd or all"
@@ -132,10 +138,11 @@ if [[ -z "$reps" ]]; then
 fi
 for v in reps:"$reps" BENCH_WARMUP:"$warmup" BENCH_SEED:"$seed" BENCH_NICE:"$nice" \
          BENCH_CHANNELS:"$channels" BENCH_SNAPSHOTS:"$snapshots" --burn:"$burn_ms" \
-         BENCH_BURN_TOUCH_KIB:"$burn_touch"; do
+         BENCH_BURN_TOUCH_KIB:"$burn_touch" --jobs:"$jobs"; do
   [[ ${v#*:} =~ ^[0-9]+$ ]] || die_usage "${v%%:*} must be a whole number, not '${v#*:}'"
 done
 ((burn_ms <= 1000)) || die_usage "--burn is ms of CPU a second: at most 1000, not $burn_ms"
+((jobs >= 1 && jobs <= 64)) || die_usage "--jobs must be 1 to 64, not $jobs"
 ((reps >= 2)) || die_usage "--reps must be at least 2 (the statistics need pairs)"
 ((snapshots >= 1 && channels >= 1)) || die_usage "BENCH_CHANNELS and BENCH_SNAPSHOTS must be at least 1"
 configs=()
