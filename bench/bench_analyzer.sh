@@ -26,6 +26,10 @@
 #   i  (f) with a consumer set of its own whose files are on tmpfs
 #      (/dev/shm): f vs i says what writing them beside the analyzer's
 #      database costs, both layouts measured in the same repetitions
+# and another (--configs e,f,h,j):
+#   j  (h)'s CPU time split over seven bench_burn processes, as many as
+#      the consumers: j vs h says what the number of processes costs,
+#      f vs j what the consumers cost beyond seven processes' CPU time
 # One sample = one full run: one analyzer process per snapshot of the corpus,
 # in order, against a fresh --db, --jobs 4 (--jobs), the snapshots'
 # --observed-at.
@@ -60,7 +64,8 @@ note=""
 config_list="a,b,c,d,e,f,g,h"
 consumer_list="all"
 burn_ms=60
-declare -A burn_period=([g]=2 [h]=32)  # ms between the bursts of (g), (h)
+declare -A burn_period=([g]=2 [h]=32 [j]=32)  # ms between the bursts of (g), (h), (j)
+declare -A burn_procs=([g]=1 [h]=1 [j]=7)      # bench_burn processes sharing --burn
 burn_touch=${BENCH_BURN_TOUCH_KIB:-0}
 # shellcheck source=consumers_lib.sh
 . "$here/consumers_lib.sh"
@@ -79,11 +84,11 @@ Options:
   --no-results      do not append to bench/RESULTS.md
   --note TEXT       a line of context for RESULTS.md (e.g. "machine busy")
   --configs LIST    measure only these configurations, comma-separated
-                    letters a-i (default a-h; at least two)
+                    letters a-j (default a-h; at least two)
   --jobs N          the analyzer's --jobs (default 4, or BENCH_JOBS): 4
                     keeps both CPUs of a 2-CPU machine busy, so the
                     consumers compete with it; 1 leaves them a CPU
-  --burn MS         the CPU load of the controls (g) and (h): ms of CPU a
+  --burn MS         the CPU load of the controls (g), (h) and (j): ms of CPU a
                     second (default 60: with its wake-ups, about the CPU
                     time the seven consumers use in (f))
   --consumers LIST  attach only these consumers in (c) and (f),
@@ -148,7 +153,7 @@ done
 configs=()
 IFS=, read -r -a _list <<<"$config_list"
 for c in "${_list[@]}"; do
-  [[ $c =~ ^[a-i]$ ]] || die_usage "--configs: '$c' is not a configuration (a to i)"
+  [[ $c =~ ^[a-j]$ ]] || die_usage "--configs: '$c' is not a configuration (a to j)"
   [[ " ${configs[*]} " == *" $c "* ]] || configs+=("$c")
 done
 ((${#configs[@]} >= 2)) || die_usage "--configs needs at least two configurations, e.g. e,f"
@@ -260,7 +265,7 @@ jsonl="$results_dir/$stamp.jsonl"
 server_pids=()
 consumer_pids=()
 declare -A set_pids   # configuration -> its consumers' pids
-declare -A burner_pid # control configuration (g, h) -> its bench_burn
+declare -A burner_pid # control configuration (g, h, j) -> its bench_burn pids
 all_consumer_pids() { local c; for c in "${!set_pids[@]}"; do echo ${set_pids[$c]}; done; }
 cleanup() {
   local p c cpids
@@ -272,7 +277,7 @@ cleanup() {
   for p in $cpids "${server_pids[@]}"; do
     wait "$p" 2>/dev/null || true
   done
-  for c in a b c d e f g h i; do
+  for c in a b c d e f g h i j; do
     "$clipbus" gc --bus "${bus_base}_$c" >/dev/null 2>&1 || true
   done
   # Whatever is left of this run's buses (a segment of a live process that
@@ -302,7 +307,7 @@ clips=$(jq '.clip_count // 0' "$corpus/corpus.json")
 # points a minute would be spent within a few samples).
 declare -A port
 http_configs=()
-for cfg in d e f g h i; do has_cfg "$cfg" && http_configs+=("$cfg"); done
+for cfg in d e f g h i j; do has_cfg "$cfg" && http_configs+=("$cfg"); done
 for cfg in "${http_configs[@]}"; do
   "$serve" --corpus "$corpus" --port 0 --port-file "$work/port-$cfg" \
            --ratelimit-limit 1000000 --stats-file "$work/server-$cfg.json" \
@@ -458,18 +463,32 @@ thaw_consumers() {
 
 freeze_consumers() { kill -STOP ${set_pids[$1]}; }
 
-# The load of control configuration $1 (g, h): started before the
+# The load of control configuration $1 (g, h, j): started before the
 # warm-up, stopped between its samples like the consumers, its CPU time
-# read the same way.
+# read the same way. With n processes, --burn is shared out among them
+# (the first burn_ms % n get a ms more), so the total is the same.
 start_burner() {
-  "$burner" --ms-per-s "$burn_ms" --period-ms "${burn_period[$1]}" --touch-kib "$burn_touch" &
-  burner_pid[$1]=$!
+  local n=${burn_procs[$1]} k ms pids="" p
+  for ((k = 0; k < n; k++)); do
+    ms=$((burn_ms / n + (k < burn_ms % n ? 1 : 0)))
+    "$burner" --ms-per-s "$ms" --period-ms "${burn_period[$1]}" --touch-kib "$burn_touch" &
+    pids+=" $!"
+  done
+  burner_pid[$1]=${pids# }
   sleep 0.1
-  kill -0 "${burner_pid[$1]}" 2>/dev/null || fail "bench_burn did not start"
-  kill -STOP "${burner_pid[$1]}"
+  for p in ${burner_pid[$1]}; do
+    kill -0 "$p" 2>/dev/null || fail "bench_burn did not start"
+    kill -STOP "$p"
+  done
 }
 burner_cpu_ns() {
-  _cns=$(awk '{s += $1} END {printf "%.0f", s}' /proc/"${burner_pid[$1]}"/task/*/schedstat)
+  local p files=()
+  for p in ${burner_pid[$1]}; do files+=(/proc/"$p"/task/*/schedstat); done
+  _cns=$(awk '{s += $1} END {printf "%.0f", s}' "${files[@]}")
+}
+burner_signal() {  # $1 = CONT or STOP, $2 = configuration
+  local p
+  for p in ${burner_pid[$2]}; do kill -"$1" "$p"; done
 }
 
 # Ends every set (SIGTERM), and checks how they exited.
@@ -499,8 +518,8 @@ sample() {
   if [[ -n "$with_consumers" ]]; then
     thaw_consumers "$cfg"
     consumers_cpu_ns "$cfg"; cons_cpu=$_cns
-  elif [[ $cfg == [gh] ]]; then
-    kill -CONT "${burner_pid[$cfg]}"; sleep 0.3
+  elif [[ $cfg == [ghj] ]]; then
+    burner_signal CONT "$cfg"; sleep 0.3
     burner_cpu_ns "$cfg"; cons_cpu=$_cns
   fi
   for ((k = 0; k < snapshots; k++)); do
@@ -536,9 +555,9 @@ sample() {
   if [[ -n "$with_consumers" ]]; then
     consumers_cpu_ns "$cfg"; cons_cpu=$(((_cns - cons_cpu) / 1000))
     freeze_consumers "$cfg"
-  elif [[ $cfg == [gh] ]]; then
+  elif [[ $cfg == [ghj] ]]; then
     burner_cpu_ns "$cfg"; cons_cpu=$(((_cns - cons_cpu) / 1000))
-    kill -STOP "${burner_pid[$cfg]}"
+    burner_signal STOP "$cfg"
   fi
   acc=$(jq -c '[.clips[].id] | length as $n | {n: $n, top: .[:20]}' "$out" 2>/dev/null || echo null)
   [[ $rep == w ]] && return 0
@@ -554,7 +573,7 @@ for cfg in c f i; do
     start_consumers "$cfg"
   fi
 done
-for cfg in g h; do has_cfg "$cfg" && start_burner "$cfg"; done
+for cfg in g h j; do has_cfg "$cfg" && start_burner "$cfg"; done
 t_start=$(date +%s)
 for ((w = 0; w < warmup; w++)); do
   log "warm-up round $((w + 1)) of $warmup (not recorded)"
@@ -570,7 +589,7 @@ for ((r = 0; r < reps; r++)); do
 done
 t_end=$(date +%s)
 stop_consumers
-for p in "${burner_pid[@]}"; do
+for p in ${burner_pid[*]}; do
   kill -CONT "$p" 2>/dev/null || true
   kill -TERM "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
@@ -631,10 +650,12 @@ NAMES = {
     "g": f"HTTP, instrumented, no consumer, bench_burn {meta['burn_ms']} ms/s every 2 ms",
     "h": f"HTTP, instrumented, no consumer, bench_burn {meta['burn_ms']} ms/s every 32 ms",
     "i": "HTTP, instrumented, consumers writing on tmpfs",
+    "j": f"HTTP, instrumented, no consumer, 7 bench_burn processes sharing {meta['burn_ms']} ms/s, every 32 ms",
 }
 CASE = {"a": "file/disabled", "b": "file/instrumented", "c": "file/consumers",
         "d": "http/disabled", "e": "http/instrumented", "f": "http/consumers",
-        "g": "http/burn_2ms", "h": "http/burn_32ms", "i": "http/consumers_tmpfs"}
+        "g": "http/burn_2ms", "h": "http/burn_32ms", "i": "http/consumers_tmpfs",
+        "j": "http/burn_7procs"}
 NAMES = {k: v for k, v in NAMES.items() if k in meta["configs"]}
 # What each consumer is, as the results describe it.
 CONSUMER_TEXT = {
@@ -742,7 +763,7 @@ for c, name in NAMES.items():
     out.append(s)
     if c in "ad" and s["published_total"]:
         problems.append(f"{c}: the CLIPBUS_DISABLE build put {s['published_total']} records on the bus")
-    if c in "begh" and s["published_total"] == 0:
+    if c in "beghj" and s["published_total"] == 0:
         problems.append(f"{c}: the instrumented build put no record on the bus")
     if c in "cfi":
         want = meta["consumers"] * s["published_total"]
@@ -764,7 +785,8 @@ for srv in meta["servers"]:
 
 ratios = []
 for num, den in (("b", "a"), ("c", "a"), ("e", "d"), ("f", "d"), ("c", "b"), ("f", "e"),
-                 ("g", "e"), ("h", "e"), ("g", "h"), ("f", "g"), ("i", "e"), ("f", "i")):
+                 ("g", "e"), ("h", "e"), ("g", "h"), ("f", "g"), ("i", "e"), ("f", "i"),
+                 ("j", "e"), ("j", "h"), ("f", "j")):
     if num not in summ or den not in summ:
         continue
     w = rel(num, den, "wall_us")
@@ -829,6 +851,11 @@ if "i" in NAMES:
     L.append("- (i): a second set of the same consumers on a bus of its own, its files on "
              "tmpfs (/dev/shm), measured in the same repetitions as (f): (f) vs (i) is what "
              "writing their files on the analyzer's filesystem costs.")
+if "j" in NAMES:
+    L.append(f"- (j): the load of (h) -- {meta['burn_ms']} ms of CPU a second in bursts every "
+             "32 ms -- shared out among seven bench_burn processes, as many as the consumers: "
+             "(j) vs (h) is what spreading the same CPU time over seven processes costs, (f) "
+             "vs (j) what the consumers cost beyond that.")
 if "g" in NAMES or "h" in NAMES:
     L.append(f"- Controls (g, h): the analyzer of (e) beside bench_burn, a SCHED_IDLE process "
              f"that spends {meta['burn_ms']} ms of CPU a second in bursts every 2 ms (g: 500 "
@@ -847,7 +874,7 @@ for c, s in summ.items():
     cons = (f"{s['delivered_total']} / {s['lost_total']} ({s['consumers']} "
             f"reader{'' if s['consumers'] == 1 else 's'})"
             if c in "cfi" else "")
-    ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cfghi" else ""
+    ccpu = f"{s['consumer_cpu_median_s']:.3f}" if c in "cfghij" else ""
     L.append(f"| ({c}) {s['what']} | {s['wall_median_s']:.3f} | {s['wall_p10_s']:.3f} | "
              f"{s['wall_p90_s']:.3f} | {s['wall_q3_s'] - s['wall_q1_s']:.3f} | "
              f"{s['cpu_median_s']:.3f} | {s['published_per_sample']:.0f} | {cons} | {ccpu} |")
