@@ -35,7 +35,9 @@ start_server() {
         >"$TMP/$name.out" 2>"$TMP/$name.err" &
     PID=$!
     SERVER_PIDS+=("$PID")
-    for i in $(seq 200); do
+    # The server loads the whole corpus before it listens: on a slow,
+    # loaded machine that has taken over 10 s. Allow 120 s.
+    for i in $(seq 2400); do
         [ -s "$TMP/$name.port" ] && break
         kill -0 "$PID" 2>/dev/null ||
             fail "server $name exited early: $(cat "$TMP/$name.err")"

@@ -56,7 +56,7 @@ hook() {
 PIDS="$PIDS $!"
 $PY "$SRC/webhook_sink.py" "$T/hook.port" "$T/hook.jsonl" &
 PIDS="$PIDS $!"
-wait_for "test -s $T/api.port && test -s $T/hook.port" 10 ||
+wait_for "test -s $T/api.port && test -s $T/hook.port" 120 ||
     fail "clipapi-serve or the webhook receiver did not start"
 API=http://127.0.0.1:$(cat "$T/api.port")
 HOOK=http://127.0.0.1:$(cat "$T/hook.port")/alerts
@@ -123,7 +123,7 @@ echo "ok   injected 429/5xx fire FetchFailures per reason"
 "$SERVE_BIN" --corpus "$T/corpus" --port 0 --port-file "$T/slow.port" \
     --timeout-rate 1 --timeout-s 30 2>/dev/null &
 PIDS="$PIDS $!"
-wait_for "test -s $T/slow.port" 10 || fail "second clipapi-serve"
+wait_for "test -s $T/slow.port" 120 || fail "second clipapi-serve"
 "$ANALYZER_BIN" --api "http://127.0.0.1:$(cat "$T/slow.port")" \
     --channels-file "$T/corpus/channels.txt" --db "$T/clips2.db" \
     --timeout-ms 30000 2>/dev/null &

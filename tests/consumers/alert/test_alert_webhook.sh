@@ -31,7 +31,7 @@ wait_for() { # CMD TIMEOUT_S
 $PY "$SRC/webhook_sink.py" "$T/port" "$T/hook.jsonl" --fail 2 --r429 1 \
     --hang 1 --hang-s 2 --down-file "$T/down" &
 PIDS="$PIDS $!"
-wait_for "test -s $T/port" 10 || fail "webhook sink did not start"
+wait_for "test -s $T/port" 60 || fail "webhook sink did not start"
 PORT=$(cat "$T/port")
 
 cat > "$T/cfg.json" <<JSON

@@ -23,7 +23,7 @@ DPID=$!
 PIDS="$PIDS $DPID"
 i=0
 while [ ! -S "$SOCK" ]; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "rrdcached did not start"; sleep 0.05
+    i=$((i + 1)); [ $i -lt 1200 ] || fail "rrdcached did not start in 60 s"; sleep 0.05
 done
 
 "$SYNTH_BIN" --bus "$BUS" --start "$START" --seconds "$SECS" >/dev/null || fail synth
