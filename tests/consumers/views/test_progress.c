@@ -32,6 +32,7 @@
 #include "eta.h"
 #include "inflight.h"
 #include "runtime.h"
+#include "sched_class.h"
 #include "sessions.h"
 
 #define S  1000000000ull
@@ -377,8 +378,12 @@ w_event(void *arg, const struct cbc_event *ev)
 static void
 run_watch(const char *bus, struct watch *w)
 {
-    struct cbc_rt_opts o = {.program = "test-progress", .bus = bus,
-                            .exit_idle_ms = 300, .quiet = 1};
+    /* CLIPBUS_SCHED (CTest: normal), else idle, as a program would. */
+    struct cbc_rt_opts o = {
+        .program = "test-progress", .bus = bus, .exit_idle_ms = 300,
+        .quiet = 1,
+        .sched = cbc_sched_resolve("test-progress", CBC_SCHED_UNSET,
+                                   CBC_SCHED_IDLE)};
     struct cbc_sink sink = {.arg = w, .start = w_start, .event = w_event};
     assert_int_equal(cbc_rt_run(&o, &sink), 0);
 }
