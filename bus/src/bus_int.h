@@ -61,9 +61,15 @@ cb__now(void)
 
 uint64_t cb__real_ns(void);
 
-/* Decides the clock and fills the calibration fields of hdr. Spins about
- * half a millisecond to estimate the TSC rate; readers refine it. */
+/* Decides the clock and fills the calibration fields of hdr. Spins 20 us
+ * (up to 1 ms when disturbed) to estimate the TSC rate; readers refine
+ * it. */
 void cb__clock_calibrate(struct cb_seg_header *hdr);
+
+/* A (TSC, CLOCK_MONOTONIC) pair read together: the narrowest of a few,
+ * the TSC at the midpoint of its bracket. Returns the bracket in ticks
+ * (CLOCK_MONOTONIC twice, and 0, where there is no rdtsc). */
+uint64_t cb__clock_pair(uint64_t *ticks, uint64_t *mono);
 
 /* Stores the exit calibration pair (end_ticks, end_mono_ns). */
 void cb__clock_end_pair(struct cb_seg_header *hdr);

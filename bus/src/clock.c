@@ -4,9 +4,13 @@
  * Where the CPU has an invariant TSC the producer timestamps records with
  * rdtsc (about 10 ns here, against about 23 ns for clock_gettime). The
  * segment header carries a reference pair taken at open (TSC,
- * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over 20 us (good
- * to a few 10^-3; the spin is paid once, by the first record, and every
- * short-lived process pays it). Readers turn
+ * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over at least 20 us
+ * (the spin is paid once, by the first record, and every short-lived
+ * process pays it). Each end of the spin is the narrowest of a few
+ * reference pairs, and the spin goes on until half the two brackets is
+ * under 2 * 10^-3 of it (up to 1 ms; about 20 us when undisturbed), so a pre-emption or a VM exit inside one clock read cannot
+ * skew the rate by percents (one did, under TSan on a loaded 2-vCPU
+ * machine: 2 %). Readers turn
  * ticks into wall time with
  *     wall = ref_real_ns + (ticks - ref_ticks) * 1e9 / tsc_hz
  * and refine tsc_hz themselves: from the reference pair and their own
@@ -23,7 +27,10 @@
 
 int cb__clock_tsc;
 
-#define CB_CALIBRATE_NS 20000u
+#define CB_CALIBRATE_NS 20000u      /* the shortest spin */
+#define CB_CALIBRATE_MAX_NS 1000000u /* the longest, whatever the brackets */
+#define CB_CALIBRATE_ERR 500u        /* bound the rate's error to 1/500 */
+#define CB_PAIR_TRIES 4
 
 uint64_t
 cb__real_ns(void)
@@ -61,8 +68,9 @@ cb__clock_has_invariant_tsc(void)
 }
 
 /* One reference pair: the TSC read on both sides of clock_gettime, so the
- * midpoint stands for the instant the monotonic clock was read. */
-static void
+ * midpoint stands for the instant the monotonic clock was read, to within
+ * half the bracket. Returns the bracket's width in ticks. */
+static uint64_t
 ref_pair(uint64_t *ticks, uint64_t *mono)
 {
 #if CB_HAVE_RDTSC
@@ -70,10 +78,30 @@ ref_pair(uint64_t *ticks, uint64_t *mono)
     *mono = cb__mono_ns();
     uint64_t b = (uint64_t)__rdtsc();
     *ticks = a + (b - a) / 2;
+    return b - a;
 #else
     *mono = cb__mono_ns();
     *ticks = *mono;
+    return 0;
 #endif
+}
+
+/* The narrowest of a few pairs: one interrupted read widens its bracket,
+ * and is dropped. Returns the kept bracket's width. */
+uint64_t
+cb__clock_pair(uint64_t *ticks, uint64_t *mono)
+{
+    uint64_t best = UINT64_MAX;
+
+    for (int i = 0; i < CB_PAIR_TRIES; i++) {
+        uint64_t t, m, w = ref_pair(&t, &m);
+        if (w < best) {
+            best = w;
+            *ticks = t;
+            *mono = m;
+        }
+    }
+    return best;
 }
 
 void
@@ -81,7 +109,7 @@ cb__clock_end_pair(struct cb_seg_header *hdr)
 {
     uint64_t ticks, mono;
 
-    ref_pair(&ticks, &mono);
+    cb__clock_pair(&ticks, &mono);
     hdr->end_mono_ns = mono;
     hdr->end_ticks = ticks; /* published by the release of state */
 }
@@ -89,21 +117,26 @@ cb__clock_end_pair(struct cb_seg_header *hdr)
 void
 cb__clock_calibrate(struct cb_seg_header *hdr)
 {
-    uint64_t t0, m0, t1, m1;
+    uint64_t t0, m0, t1, m1, w0, w1;
 
     cb__clock_tsc = cb__clock_has_invariant_tsc();
     hdr->ref_real_ns = cb__real_ns();
-    ref_pair(&t0, &m0);
     if (!cb__clock_tsc) {
+        ref_pair(&t0, &m0);
         hdr->clock_kind = CB_CLOCK_MONOTONIC;
         hdr->tsc_hz = 1000000000u;
         hdr->ref_ticks = m0;
         hdr->ref_mono_ns = m0;
         return;
     }
+    w0 = cb__clock_pair(&t0, &m0);
+    /* The rate's error is at most (w0 + w1) / 2 over t1 - t0: spin until
+     * that is under 1 / CB_CALIBRATE_ERR, and at least CB_CALIBRATE_NS. */
     do
-        ref_pair(&t1, &m1);
-    while (m1 - m0 < CB_CALIBRATE_NS);
+        w1 = cb__clock_pair(&t1, &m1);
+    while (m1 - m0 < CB_CALIBRATE_MAX_NS &&
+           (m1 - m0 < CB_CALIBRATE_NS ||
+            (w0 + w1) / 2 * CB_CALIBRATE_ERR > t1 - t0));
     hdr->clock_kind = CB_CLOCK_TSC;
     hdr->tsc_hz = (uint64_t)((double)(t1 - t0) * 1e9 / (double)(m1 - m0));
     hdr->ref_ticks = t0;

@@ -433,19 +433,14 @@ cb__seg_refine_clock(struct cb_segment *seg)
         if (!ok)
             return;
 #if CB_HAVE_RDTSC
-        {
-            /* The TSC on both sides of the clock read: the midpoint
-             * stands for the instant it was read (as in clock.c). */
-            uint64_t a = (uint64_t)__rdtsc();
-            mono = cb__mono_ns();
-            ticks = a + ((uint64_t)__rdtsc() - a) / 2;
-        }
+        /* The narrowest of a few pairs, as the producer takes them. */
+        (void)cb__clock_pair(&ticks, &mono);
 #else
         return;
 #endif
     }
-    /* A pair is good to about 100 ns, so a 10 ms baseline gives about
-     * 10^-5, already better than the producer's 20 us spin (a few 10^-3).
+    /* A pair is good to tens of ns, so a 10 ms baseline gives about
+     * 10^-5, already better than the producer's spin (bound: 2 * 10^-3).
      * Before that, the producer's rate stands; its error on a timestamp
      * that young is at most tens of microseconds. */
     if ((int64_t)(mono - seg->ref_mono_ns) < 10000000 ||
