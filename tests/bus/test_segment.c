@@ -1153,9 +1153,13 @@ test_segment_clock_rate_is_within_its_bound(void **state)
         assert_int_equal(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
         close(fd);
         if (h.clock_kind != CB_CLOCK_TSC) {
+            /* No invariant TSC: nanoseconds of CLOCK_MONOTONIC. */
+            assert_int_equal(h.clock_kind, CB_CLOCK_MONOTONIC);
+            assert_int_equal(h.tsc_hz, 1000000000u);
+            assert_int_equal(h.ref_ticks, h.ref_mono_ns);
             cb_segment_detach(seg);
             cbt_unlink_bus(s.bus);
-            skip(); /* CLOCK_MONOTONIC: nothing calibrated */
+            continue;
         }
         usleep(20000);
         for (int k = 0; k < 16; k++) { /* the narrowest pair of 16 */
