@@ -603,6 +603,24 @@ def badinput(tmp):
         disk_full(tmp)
 
 
+def db_lost_in_status(bus, pid):
+    """Whether clipbus-log (pid) on bus reports rows lost to its database."""
+    r = run([TOOL, "status", "--bus", bus, "--json"])
+    try:
+        st = json.loads(r.stdout)
+    except ValueError:
+        return False
+    for rd in st.get("readers", []):
+        if rd.get("pid") != pid:
+            continue
+        words = (rd.get("sink") or "").split()
+        if "lost" in words:
+            i = words.index("lost")
+            return i + 1 < len(words) and words[i + 1].isdigit() and \
+                int(words[i + 1]) > 0
+    return False
+
+
 def disk_full(tmp):
     bus, db = new_bus("full"), os.path.join(tmp, "full.db")
     run([LOG, "--maintain", "--db", db], 0)
@@ -621,7 +639,15 @@ def disk_full(tmp):
                            "1500", "-v"], preexec_fn=limit,
                           stderr=subprocess.PIPE)
     started.append(lg)
-    time.sleep(1.0)
+    # The limit holds until the logger has lost rows to it: its status
+    # ("rows N lost M", every 0.5 s) says so. A fixed second was too short
+    # for a logger slowed by ASan beside other tests: it lifted the limit
+    # before the first failed write.
+    deadline = time.monotonic() + 60
+    while not db_lost_in_status(bus, lg.pid):
+        check(time.monotonic() < deadline and lg.poll() is None,
+              "disk full: the logger never reported rows lost")
+        time.sleep(0.1)
     subprocess.run(["prlimit", "--pid", str(lg.pid), "--fsize=unlimited"],
                    check=True)
     prod.wait(timeout=60)
