@@ -4,14 +4,14 @@
  * Where the CPU has an invariant TSC the producer timestamps records with
  * rdtsc (about 10 ns here, against about 23 ns for clock_gettime). The
  * segment header carries a reference pair taken at open (TSC,
- * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over at least 20 us
- * (the spin is paid once, by the first record, and every short-lived
- * process pays it). Each end of the spin is the narrowest of a few
- * reference pairs, and the spin goes on until half the two brackets is
- * under 2 * 10^-3 of it (up to 1 ms; about 20 us when undisturbed), so a pre-emption or a VM exit inside one clock read cannot
- * skew the rate by percents (one did, under TSan on a loaded 2-vCPU
- * machine: 2 %). Readers turn
- * ticks into wall time with
+ * CLOCK_MONOTONIC, CLOCK_REALTIME) and a rate estimated over a spin of at
+ * least 20 us (paid once, by the first record; every short-lived process
+ * pays it). Each end of the spin is the narrowest of a few reference
+ * pairs, and the spin goes on until half the two brackets is under 1/500
+ * of it (up to 1 ms; 20 us when undisturbed), so a pre-emption or a VM
+ * exit inside one clock read cannot skew the rate by percents (one did,
+ * under TSan on a loaded 2-vCPU machine: 2 %). Readers turn ticks into
+ * wall time with
  *     wall = ref_real_ns + (ticks - ref_ticks) * 1e9 / tsc_hz
  * and refine tsc_hz themselves: from the reference pair and their own
  * readings of the same (machine-wide) TSC while the producer lives, so the
