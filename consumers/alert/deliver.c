@@ -379,7 +379,11 @@ chan_main(void *arg)
     struct cba_deliver *d = c->d;
     const struct cbc_alert_channel *ch = c->ch;
     sqlite3 *db = NULL;
-    char err[512];
+    char err[512], name[16];
+
+    /* "cb-ch-<channel>", cut to the kernel's 15 characters. */
+    snprintf(name, sizeof name, "cb-ch-%s", ch->name);
+    pthread_setname_np(pthread_self(), name);
     if (cba_db_open(d->dir, &db, err, sizeof err) != 0) {
         fprintf(stderr, "clipbus-alert: channel %s: %s\n", ch->name, err);
         return NULL;

@@ -446,6 +446,7 @@ watch_main(void *arg)
     struct watch *w = arg;
     struct pollfd pf[2] = {{.fd = g_stop_pipe[0], .events = POLLIN},
                            {.fd = w->ifd, .events = POLLIN}};
+    pthread_setname_np(pthread_self(), "cb-config");
     w->sig = file_sig(w->path);
     w->next_stat_ns = now_ns(CLOCK_MONOTONIC) + STAT_POLL_MS * 1000000ull;
     for (;;) {

@@ -1030,6 +1030,9 @@ worker_main(void *arg)
 
     if (idle_ns > sleep_max)
         sleep_max = idle_ns;
+    /* Named for top -H, ps -L and gdb; the reader is the main thread and
+     * keeps the program's name. */
+    pthread_setname_np(pthread_self(), "cb-worker");
 
     /* start() runs here, in the thread that will deliver every event (so
      * it can register the thread with RCU, open files it keeps, ...). The
