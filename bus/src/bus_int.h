@@ -148,6 +148,10 @@ void cb__test_set_ring_base(uint64_t base);
 /* Test hook: backing the rest of a ring fails with `err` (a -errno) until
  * called again with 0. */
 void cb__test_fail_grow(int err);
+/* Test hook: of the reference pairs taken from now on (clock.c), those
+ * whose bit is set in mask (bit 0: the next one) spin ns inside their
+ * bracket, as if pre-empted there. */
+void cb__test_clock_disturb(uint64_t mask, uint64_t ns);
 
 /* Writes why[] with a printf-style message (NULL-safe). */
 void cb__why(char *why, size_t len, const char *fmt, ...)

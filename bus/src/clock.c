@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "bus_int.h"
+#include "cb_atomic.h"
 
 int cb__clock_tsc;
 
@@ -67,6 +68,35 @@ cb__clock_has_invariant_tsc(void)
 #endif
 }
 
+/* Test hook (cb__test_clock_disturb): bit i set makes the i-th reference
+ * pair from now spin test_disturb_ns inside its bracket, as a pre-emption
+ * would. Set by a test before the first record, read here only. */
+static uint64_t test_disturb_mask;
+static uint64_t test_disturb_ns;
+
+void
+cb__test_clock_disturb(uint64_t mask, uint64_t ns)
+{
+    cb_store_u64(&test_disturb_ns, ns, CB_RELAXED);
+    cb_store_u64(&test_disturb_mask, mask, CB_RELAXED);
+}
+
+static void
+test_disturb(void)
+{
+    uint64_t mask = cb_load_u64(&test_disturb_mask, CB_RELAXED);
+
+    if (CB_LIKELY(mask == 0))
+        return;
+    cb_store_u64(&test_disturb_mask, mask >> 1, CB_RELAXED);
+    if (mask & 1) {
+        uint64_t end = cb__mono_ns() + cb_load_u64(&test_disturb_ns,
+                                                   CB_RELAXED);
+        while (cb__mono_ns() < end)
+            ;
+    }
+}
+
 /* One reference pair: the TSC read on both sides of clock_gettime, so the
  * midpoint stands for the instant the monotonic clock was read, to within
  * half the bracket. Returns the bracket's width in ticks. */
@@ -75,6 +105,7 @@ ref_pair(uint64_t *ticks, uint64_t *mono)
 {
 #if CB_HAVE_RDTSC
     uint64_t a = (uint64_t)__rdtsc();
+    test_disturb();
     *mono = cb__mono_ns();
     uint64_t b = (uint64_t)__rdtsc();
     *ticks = a + (b - a) / 2;
